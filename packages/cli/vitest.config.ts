@@ -1,0 +1,9 @@
+import { defineProject } from 'vitest/config';
+
+// Sibling packages resolve to their TypeScript sources through the '@kvmsim/source'
+// export condition, so tests never need a build.
+export default defineProject({
+  resolve: { conditions: ['@kvmsim/source'] },
+  ssr: { resolve: { conditions: ['@kvmsim/source'] } },
+  test: { name: '@kvmsim/cli', include: ['test/**/*.test.ts', 'src/**/*.test.ts'] },
+});

@@ -1,0 +1,32 @@
+/**
+ * @kvmsim/kvm-core: the generic core of the kvmsim model of Linux KVM guest memory (Linux 6.18).
+ */
+export * from './errors.js';
+export * from './uapi.js';
+export * from './arch-backend.js';
+export type { CoreFaults } from './fault-injection.js';
+export { Kvm, createVm, type CreateVmOptions, type KvmTraceEvent, type KvmTraceSink } from './kvm.js';
+export {
+  MemorySlot,
+  kvmCopyMemslot,
+  kvmDirtyBitmapBytes,
+  kvmIsVisibleMemslot,
+  gfnToHvaPfnMemslot,
+  hvaPfnToGfnMemslot,
+  memslotIsReadonly,
+} from './memslots/memory-slot.js';
+export type { MemslotSet, MemslotStore, MemslotStoreKind, MemslotStoreOptions, SlotCursor, StoreFaults } from './memslots/memslot-store.js';
+export { ScalableMemslotStore, ScalableMemslotSet } from './memslots/scalable-store.js';
+export { LegacyMemslotStore, LegacyMemslotSet } from './memslots/legacy-store.js';
+export { RbTree } from './memslots/rb-tree.js';
+export {
+  kvmVmIoctlSetUserMemoryRegion,
+  kvmSetMemoryRegion,
+  kvmSetMemslot,
+  kvmSwapActiveMemslots,
+  kvmCheckMemslotOverlap,
+  checkMemoryRegionFlags,
+} from './memslots/set-memory-region.js';
+export { kvmVcpuGfnToMemslot, KvmVcpuMemslotCache, gfnToHvaMany, KVM_HVA_ERR_BAD, KVM_HVA_ERR_RO_BAD } from './memslots/lookup.js';
+export { markPageDirtyInSlot, kvmVmIoctlGetDirtyLog, kvmVmIoctlClearDirtyLog } from './dirty-log/dirty-log.js';
+export { HostAddressSpace } from './host/host-address-space.js';

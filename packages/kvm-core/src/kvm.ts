@@ -1,0 +1,231 @@
+/**
+ * struct kvm: one VM of the model, with its memslots, dirty-log state and architecture backend.
+ *
+ * Public methods are the ioctls userspace issues; each throws a {@link KvmError} with the errno
+ * the kernel returns. The kernel functions they model live in memslots/ and dirty-log/.
+ */
+import { resolveCapabilities, type ArchBackend, type ArchVm, type ResolvedCapabilities } from './arch-backend.js';
+import type { CoreFaults } from './fault-injection.js';
+import { HostAddressSpace } from './host/host-address-space.js';
+import type { MemorySlot } from './memslots/memory-slot.js';
+import type { MemslotSet, MemslotStore, MemslotStoreKind, StoreFaults } from './memslots/memslot-store.js';
+import { LegacyMemslotStore } from './memslots/legacy-store.js';
+import { ScalableMemslotStore } from './memslots/scalable-store.js';
+import { kvmVmIoctlSetUserMemoryRegion } from './memslots/set-memory-region.js';
+import {
+  kvmVmIoctlClearDirtyLog,
+  kvmVmIoctlEnableCapManualDirtyLogProtect,
+  kvmVmIoctlGetDirtyLog,
+} from './dirty-log/dirty-log.js';
+import { KvmError } from './errors.js';
+import { KVM_CAP, KVM_MEM_SLOTS_NUM, TASK_SIZE_MAX_4LEVEL, type KvmCapName, type UserspaceMemoryRegion } from './uapi.js';
+
+export interface KvmTraceEvent {
+  /** Event name: a kernel function or hook name, e.g. "kvm_swap_active_memslots". */
+  readonly name: string;
+  readonly args: Readonly<Record<string, number | string | boolean | null>>;
+}
+
+/** Receives trace events; set it only when you want them (emission is skipped otherwise). */
+export type KvmTraceSink = (event: KvmTraceEvent) => void;
+
+export interface CreateVmOptions {
+  /** The architecture backend (a factory). */
+  backend: ArchBackend;
+  /** Memslot store design. Default is `'scalable'` (Linux ≥ 5.17). */
+  memslots?: MemslotStoreKind;
+  /**
+   * Override the backend's usesHvaTree opt-in for the scalable store (to measure the design
+   * without the tree). Default: the backend's capability.
+   */
+  hvaTree?: boolean;
+  /** The process's address space behind the memslots. Default: a new, empty one. */
+  host?: HostAddressSpace;
+  /** Core fault-injection switches. Default: none. */
+  faults?: CoreFaults;
+  /** Memslot-store fault-injection switches. Default: none. */
+  storeFaults?: StoreFaults;
+  /** Trace sink. Default: none. */
+  trace?: KvmTraceSink;
+  /**
+   * TASK_SIZE_MAX of the host process, the bound of access_ok() on userspace_addr.
+   * Default is x86-64 with 4-level paging, 0x7ffffffff000.
+   */
+  taskSizeMax?: bigint;
+}
+
+export class Kvm {
+  readonly backend: ArchBackend;
+  readonly caps: ResolvedCapabilities;
+  readonly arch: ArchVm;
+  readonly memslots: MemslotStore;
+  readonly host: HostAddressSpace;
+  readonly faults: CoreFaults;
+  trace: KvmTraceSink | undefined;
+  readonly taskSizeMax: bigint;
+  /** KVM_USER_MEM_SLOTS = KVM_MEM_SLOTS_NUM - KVM_INTERNAL_MEM_SLOTS */
+  readonly userMemSlots: number;
+  /** kvm_arch_nr_memslot_as_ids() */
+  readonly nrMemslotAsIds: number;
+  /** kvm->nr_memslot_pages */
+  nrMemslotPages = 0;
+  /** kvm->nr_memslots_dirty_logging */
+  nrMemslotsDirtyLogging = 0;
+  /** kvm->manual_dirty_log_protect */
+  manualDirtyLogProtect = 0;
+  /** kvm->dirty_ring_size (the dirty ring is not modelled yet; always 0). */
+  readonly dirtyRingSize = 0;
+  /** kvm->vm_dead: every ioctl then fails with EIO. */
+  vmDead = false;
+  /** Remote TLB flushes requested (kvm_flush_remote_tlbs() calls). */
+  remoteTlbFlushes = 0;
+  /** Bitmaps kept by the dirtyBitmapNotResetOnReenable fault, by `as_id << 16 | id`. */
+  readonly staleDirtyBitmaps: Map<number, Uint8Array> = new Map();
+
+  constructor(options: CreateVmOptions) {
+    this.backend = options.backend;
+    this.caps = resolveCapabilities(options.backend.capabilities);
+    this.faults = options.faults ?? {};
+    this.trace = options.trace;
+    this.taskSizeMax = options.taskSizeMax ?? TASK_SIZE_MAX_4LEVEL;
+    this.userMemSlots = KVM_MEM_SLOTS_NUM - this.caps.internalMemSlots;
+    this.nrMemslotAsIds = this.caps.nrAddressSpaces;
+    this.host = options.host ?? new HostAddressSpace();
+    const storeOptions = {
+      nrAddressSpaces: this.nrMemslotAsIds,
+      hvaTree: options.hvaTree ?? this.caps.usesHvaTree,
+      faults: options.storeFaults ?? {},
+    };
+    this.memslots =
+      (options.memslots ?? 'scalable') === 'legacy'
+        ? new LegacyMemslotStore(storeOptions)
+        : new ScalableMemslotStore(storeOptions);
+    this.arch = options.backend.createArchVm(this);
+  }
+
+  /** Emit a trace event if a sink is attached. */
+  emit(name: string, args: Record<string, number | string | boolean | null>): void {
+    this.trace?.({ name, args });
+  }
+
+  /** __kvm_memslots(kvm, as_id): the active set of an address space. */
+  kvmMemslots(asId: number): MemslotSet {
+    return this.memslots.active(asId);
+  }
+
+  /** gfn_to_memslot(kvm, gfn): address space 0. */
+  gfnToMemslot(gfn: number, asId = 0): MemorySlot | null {
+    return this.memslots.active(asId).gfnToMemslot(gfn);
+  }
+
+  /** kvm_use_dirty_bitmap(): no dirty ring, or a ring with a bitmap. */
+  kvmUseDirtyBitmap(): boolean {
+    return this.dirtyRingSize === 0;
+  }
+
+  /** kvm_dirty_log_manual_protect_and_init_set() */
+  kvmDirtyLogManualProtectAndInitSet(): boolean {
+    return (this.manualDirtyLogProtect & 2) !== 0;
+  }
+
+  /** @see virt/kvm/kvm_main.c kvm_flush_remote_tlbs() (6.18) */
+  kvmFlushRemoteTlbs(): void {
+    this.remoteTlbFlushes++;
+    this.arch.flushRemoteTlbs();
+  }
+
+  /**
+   * Simplification: the ranged flush (kvm_arch_flush_remote_tlbs_range()) is a full flush.
+   * @see virt/kvm/kvm_main.c kvm_flush_remote_tlbs_memslot() (6.18)
+   */
+  kvmFlushRemoteTlbsMemslot(_slot: MemorySlot): void {
+    this.kvmFlushRemoteTlbs();
+  }
+
+  // ---- ioctls --------------------------------------------------------------------------------
+
+  /** KVM_SET_USER_MEMORY_REGION (v1) or KVM_SET_USER_MEMORY_REGION2 (`v2: true`). */
+  setUserMemoryRegion(region: UserspaceMemoryRegion, v2 = false): void {
+    kvmVmIoctlSetUserMemoryRegion(this, region, v2);
+  }
+
+  /** KVM_GET_DIRTY_LOG: returns the bitmap bytes userspace would receive. */
+  getDirtyLog(slot: number): Uint8Array {
+    return kvmVmIoctlGetDirtyLog(this, slot);
+  }
+
+  /**
+   * KVM_CLEAR_DIRTY_LOG. `bitmap` is the user buffer; null models a NULL pointer, and a buffer
+   * shorter than the kernel reads models an unreadable one (EFAULT).
+   */
+  clearDirtyLog(slot: number, firstPage: bigint, numPages: number, bitmap: Uint8Array | null): void {
+    kvmVmIoctlClearDirtyLog(this, slot, firstPage, numPages, bitmap);
+  }
+
+  /** KVM_ENABLE_CAP on the VM fd. Only KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is modelled. */
+  enableCap(cap: KvmCapName, flags: number, args: readonly bigint[]): void {
+    if (this.vmDead) throw new KvmError('EIO', 'the VM is dead');
+    if (cap === 'KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2' && this.caps.dirtyLogReadProtect) {
+      kvmVmIoctlEnableCapManualDirtyLogProtect(this, flags, args[0] ?? 0n);
+      return;
+    }
+    // kvm_vm_ioctl_enable_cap() of the architecture: unknown capabilities are EINVAL.
+    throw new KvmError('EINVAL', `KVM_ENABLE_CAP: capability ${cap} cannot be enabled on this VM`);
+  }
+
+  /**
+   * KVM_CHECK_EXTENSION on the VM fd.
+   * @see virt/kvm/kvm_main.c kvm_vm_ioctl_check_extension_generic() (6.18)
+   */
+  checkExtension(cap: KvmCapName): number {
+    switch (cap) {
+      case 'KVM_CAP_USER_MEMORY':
+      case 'KVM_CAP_USER_MEMORY2':
+        return 1;
+      case 'KVM_CAP_NR_MEMSLOTS':
+        return this.userMemSlots;
+      case 'KVM_CAP_MULTI_ADDRESS_SPACE':
+        // Only compiled in when KVM_MAX_NR_ADDRESS_SPACES > 1; otherwise the arch answers 0.
+        return this.nrMemslotAsIds > 1 ? this.nrMemslotAsIds : 0;
+      case 'KVM_CAP_READONLY_MEM':
+        return this.caps.readonlyMem ? 1 : 0;
+      case 'KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2':
+        // Only compiled in with CONFIG_KVM_GENERIC_DIRTYLOG_READ_PROTECT.
+        return this.caps.dirtyLogReadProtect ? this.caps.dirtyLogManualCaps : 0;
+      case 'KVM_CAP_SYNC_MMU':
+        // Every architecture answers 1 in 6.18 (s390 from its own gmap notifier).
+        return 1;
+    }
+  }
+
+  /** KVM_CHECK_EXTENSION number for a name. */
+  static capNumber(cap: KvmCapName): number {
+    return KVM_CAP[cap];
+  }
+
+  /**
+   * VM teardown: the architecture's destroy hook, then free every slot once.
+   * @see virt/kvm/kvm_main.c kvm_destroy_vm(), kvm_free_memslots() (6.18)
+   */
+  destroy(): void {
+    // mmu_notifier_unregister() → .release → kvm_flush_shadow_all(); arches without the
+    // generic notifier call kvm_flush_shadow_all() here directly. Either way: flush, reclaimed.
+    this.arch.flushShadowAll();
+    this.arch.guestMemoryReclaimed();
+    this.arch.destroyVm();
+    for (let as = 0; as < this.nrMemslotAsIds; as++) {
+      const slots: MemorySlot[] = [];
+      this.memslots.active(as).forEachMemslot((s) => slots.push(s));
+      for (const s of slots) {
+        s.dirtyBitmap = null;
+        this.arch.freeMemslot(s);
+      }
+    }
+    this.vmDead = true;
+  }
+}
+
+/** Create a VM: KVM_CREATE_VM with the given backend. */
+export function createVm(options: CreateVmOptions): Kvm {
+  return new Kvm(options);
+}

@@ -1,0 +1,192 @@
+/**
+ * Runs replay protocol v1 (shared/specs/replay-protocol.md) against the model: one process, one
+ * VM created on the first well-formed op, one host address space.
+ */
+import type { ArchBackend } from '../arch-backend.js';
+import { isKvmError, type KvmError } from '../errors.js';
+import { createVm, type Kvm } from '../kvm.js';
+import type { MemslotStoreKind } from '../memslots/memslot-store.js';
+import { referenceBackend } from '../testing/reference-backend.js';
+import {
+  bitmapToHex,
+  errorOutput,
+  formatReplayOutput,
+  hex,
+  kvmErrorOutput,
+  outputsAgree,
+  parseReplayLine,
+  type ReplayOp,
+  type ReplayOutput,
+} from './protocol.js';
+
+export interface ReplayOptions {
+  /** Memslot store design. Default is `'scalable'`. */
+  memslots?: MemslotStoreKind;
+  /**
+   * The architecture backend. Default: the reference backend with x86's limits, until an x86
+   * backend with a vCPU exists (vcpu ops then answer EOPNOTSUPP).
+   */
+  backend?: ArchBackend;
+}
+
+/** One executed input line. */
+export interface ReplayStep {
+  /** 1-based physical line number */
+  readonly lineNo: number;
+  readonly input: string;
+  readonly output: ReplayOutput;
+  /** The line's optional `"expect"` annotation (ignored by the protocol, read by kvmsim). */
+  readonly expect?: ReplayOutput;
+  /** The line was malformed (answered EINVAL by the parser, not executed). */
+  readonly malformed: boolean;
+  /** The line's optional `"case"` annotation. */
+  readonly caseId?: string;
+  /** Whether output agrees with `expect` (by the protocol's comparison rule); undefined without one. */
+  readonly agrees?: boolean;
+}
+
+export class ReplaySession {
+  private readonly options: ReplayOptions;
+  private vm: Kvm | null = null;
+
+  constructor(options: ReplayOptions = {}) {
+    this.options = options;
+  }
+
+  /** The VM, once an op created it. */
+  get kvm(): Kvm | null {
+    return this.vm;
+  }
+
+  private ensureVm(): Kvm {
+    if (this.vm === null) {
+      this.vm = createVm({ backend: this.options.backend ?? referenceBackend(), memslots: this.options.memslots ?? 'scalable' });
+    }
+    return this.vm;
+  }
+
+  /** Execute one well-formed op. */
+  execute(op: ReplayOp): ReplayOutput {
+    if (op.op === 'create_vm') {
+      if (this.vm !== null) return errorOutput('EINVAL', 'create_vm: the VM already exists (create_vm must be the first op)');
+      this.ensureVm();
+      return { ret: 0 };
+    }
+    const kvm = this.ensureVm();
+    try {
+      return runOp(kvm, op);
+    } catch (e) {
+      if (isKvmError(e)) return kvmErrorOutput(e as KvmError);
+      throw e;
+    }
+  }
+
+  /** Parse and execute one input line; null for blank and comment lines. */
+  line(text: string, lineNo: number): ReplayStep | null {
+    const parsed = parseReplayLine(text, lineNo);
+    if (parsed.kind === 'skip') return null;
+    const output = parsed.kind === 'error' ? parsed.output : this.execute(parsed.op);
+    const note = readAnnotations(text);
+    const step: ReplayStep = { lineNo, input: text, output, malformed: parsed.kind === 'error', ...note };
+    return note.expect === undefined ? step : { ...step, agrees: outputsAgree(output, note.expect) };
+  }
+}
+
+function runOp(kvm: Kvm, op: Exclude<ReplayOp, { op: 'create_vm' }>): ReplayOutput {
+  switch (op.op) {
+    case 'check_extension':
+      return { ret: kvm.checkExtension(op.cap) };
+    case 'enable_cap':
+      kvm.enableCap(op.cap, op.flags, op.args);
+      return { ret: 0 };
+    case 'mmap':
+      kvm.host.mmap(op.addr, op.length);
+      return { ret: 0 };
+    case 'munmap':
+      kvm.host.munmap(op.addr, op.length);
+      return { ret: 0 };
+    case 'madvise':
+      kvm.host.madvise(op.addr, op.length, op.advice);
+      return { ret: 0 };
+    case 'host_write':
+      kvm.host.write(op.addr, op.size, op.value);
+      return { ret: 0 };
+    case 'host_read':
+      return { ret: 0, value: hex(kvm.host.read(op.addr, op.size)) };
+    case 'set_user_memory_region':
+      kvm.setUserMemoryRegion({
+        slot: op.slot,
+        flags: op.flags,
+        guestPhysAddr: op.guestPhysAddr,
+        memorySize: op.memorySize,
+        userspaceAddr: op.userspaceAddr,
+      });
+      return { ret: 0 };
+    case 'get_dirty_log':
+      return { ret: 0, bitmap: bitmapToHex(kvm.getDirtyLog(op.slot)) };
+    case 'clear_dirty_log':
+      kvm.clearDirtyLog(op.slot, op.firstPage, op.numPages, op.bitmap);
+      return { ret: 0 };
+    case 'vcpu_read':
+    case 'vcpu_write':
+      return errorOutput('EOPNOTSUPP', `${op.op}: backend ${kvm.backend.name} has no vCPU model yet`);
+  }
+}
+
+function readAnnotations(text: string): { expect?: ReplayOutput; caseId?: string } {
+  try {
+    const o = JSON.parse(text) as { expect?: unknown; case?: unknown };
+    const out: { expect?: ReplayOutput; caseId?: string } = {};
+    if (o.expect !== null && typeof o.expect === 'object' && typeof (o.expect as { ret?: unknown }).ret === 'number') {
+      out.expect = o.expect as ReplayOutput;
+    }
+    if (typeof o.case === 'string') out.caseId = o.case;
+    return out;
+  } catch {
+    return {};
+  }
+}
+
+/** Replay a whole text, line by line. */
+export function* replayText(text: string, options: ReplayOptions = {}): Generator<ReplayStep> {
+  const session = new ReplaySession(options);
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!.replace(/\r$/, '');
+    const step = session.line(raw, i + 1);
+    if (step !== null) yield step;
+  }
+}
+
+/** A short summary of a replay: ops, errors by errno, expectations met. */
+export interface ReplaySummary {
+  ops: number;
+  ok: number;
+  errors: Record<string, number>;
+  malformed: number;
+  expectations: number;
+  agreed: number;
+  /** Steps whose output disagreed with their `expect` annotation. */
+  disagreements: ReplayStep[];
+}
+
+export function summarizeReplay(steps: Iterable<ReplayStep>): ReplaySummary {
+  const s: ReplaySummary = { ops: 0, ok: 0, errors: {}, malformed: 0, expectations: 0, agreed: 0, disagreements: [] };
+  for (const step of steps) {
+    s.ops++;
+    if (step.malformed) s.malformed++;
+    if (step.output.ret >= 0) s.ok++;
+    else {
+      const e = step.output.errno ?? String(step.output.ret);
+      s.errors[e] = (s.errors[e] ?? 0) + 1;
+    }
+    if (step.agrees !== undefined) {
+      s.expectations++;
+      if (step.agrees) s.agreed++;
+      else s.disagreements.push(step);
+    }
+  }
+  return s;
+}
+
+export { formatReplayOutput };
