@@ -4,3 +4,4 @@
  */
 export * from './reference-backend.js';
 export * from './naive-memslot-model.js';
+export * from './invariants.js';

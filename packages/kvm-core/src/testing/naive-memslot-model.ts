@@ -35,6 +35,8 @@ export interface NaiveModelOptions {
   taskSizeMax: bigint;
   /** KVM_DIRTY_LOG_MANUAL_CAPS */
   manualCaps: number;
+  /** KVM_GENERIC_DIRTYLOG_READ_PROTECT: get-and-clear GET, CLEAR_DIRTY_LOG, manual protect. Default true. */
+  readProtect?: boolean;
 }
 
 export type NaiveResult = 0 | ErrnoName;
@@ -129,6 +131,7 @@ export class NaiveMemslotModel {
   }
 
   enableManualProtect(flags: number, arg0: bigint): NaiveResult {
+    if (this.opts.readProtect === false) return 'EINVAL';
     const allowed = arg0 & 1n ? BigInt(this.opts.manualCaps) : 1n;
     if (flags !== 0 || (arg0 & ~allowed) !== 0n) return 'EINVAL';
     this.manual = Number(arg0);
@@ -151,11 +154,12 @@ export class NaiveMemslotModel {
     s.dirty!.forEach((d, i) => {
       if (d) out[i >> 3]! |= 1 << (i & 7);
     });
-    if (this.manual === 0) s.dirty!.fill(false);
+    if (this.manual === 0 && this.opts.readProtect !== false) s.dirty!.fill(false);
     return out;
   }
 
   clearDirtyLog(slotField: number, firstPage: bigint, numPages: number, bitmap: Uint8Array | null): NaiveResult {
+    if (this.opts.readProtect === false) return 'ENOTTY';
     const asId = Math.floor(slotField / 65536);
     const id = slotField % 65536;
     if (asId >= this.opts.nrAddressSpaces || id >= this.opts.userMemSlots) return 'EINVAL';

@@ -1,0 +1,26 @@
+/** @kvmsim/cli programmatic API: run `kvmsim` command lines in-process. */
+export { createProgram, run, type RunIo } from './program.js';
+export { EXIT, UsageError, type CommandContext } from './context.js';
+export { stringSink, formatNs, type CliIo, type OutputSink, type StringSink } from './output.js';
+export {
+  runReplay,
+  describeOp,
+  describeAnswer,
+  MEMSLOT_DESIGNS,
+  type MemslotDesign,
+  type ReplayCommandOptions,
+  type ReplayJsonSummary,
+  type ReplayDisagreement,
+} from './commands/replay.js';
+export {
+  runBenchMemslots,
+  benchOptionsFrom,
+  parseSlotList,
+  parseConfigList,
+  writeBenchTables,
+  BENCHMARKS,
+  MAX_SLOT_COUNT,
+  QUICK_SLOT_COUNTS,
+  QUICK_MIN_TIME_MS,
+  type BenchMemslotsCommandOptions,
+} from './commands/bench.js';
