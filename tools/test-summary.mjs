@@ -23,7 +23,9 @@ let skipped = 0;
 if (existsSync(report)) {
   const r = JSON.parse(readFileSync(report, 'utf8'));
   passed = r.numPassedTests ?? 0;
-  failed = (r.numFailedTests ?? 0) + (r.numFailedTestSuites ?? 0);
+  failed = r.numFailedTests ?? 0;
+  // a file that fails to load has no failed test but a failed suite
+  if (failed === 0) failed = r.numFailedTestSuites ?? 0;
   skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 } else {
   failed = 1; // vitest did not even produce a report

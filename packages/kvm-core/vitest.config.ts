@@ -5,5 +5,6 @@ import { defineProject } from 'vitest/config';
 export default defineProject({
   resolve: { conditions: ['@kvmsim/source'] },
   ssr: { resolve: { conditions: ['@kvmsim/source'] } },
-  test: { name: '@kvmsim/kvm-core', include: ['test/**/*.test.ts', 'src/**/*.test.ts'] },
+  // Generous timeout: property tests run long on 2 cores; no test asserts on time.
+  test: { name: '@kvmsim/kvm-core', include: ['test/**/*.test.ts', 'src/**/*.test.ts'], testTimeout: 120_000 },
 });
