@@ -18,7 +18,7 @@ import {
   kvmVmIoctlGetDirtyLog,
 } from './dirty-log/dirty-log.js';
 import { KvmError } from './errors.js';
-import { KVM_CAP, KVM_MEM_SLOTS_NUM, TASK_SIZE_MAX_4LEVEL, type KvmCapName, type UserspaceMemoryRegion } from './uapi.js';
+import { KVM_MEM_SLOTS_NUM, TASK_SIZE_MAX_4LEVEL, type KvmCapName, type UserspaceMemoryRegion } from './uapi.js';
 
 export interface KvmTraceEvent {
   /** Event name: a kernel function or hook name, e.g. "kvm_swap_active_memslots". */
@@ -196,11 +196,6 @@ export class Kvm {
         // Every architecture answers 1 in 6.18 (s390 from its own gmap notifier).
         return 1;
     }
-  }
-
-  /** KVM_CHECK_EXTENSION number for a name. */
-  static capNumber(cap: KvmCapName): number {
-    return KVM_CAP[cap];
   }
 
   /**

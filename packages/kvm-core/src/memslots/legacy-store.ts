@@ -217,7 +217,8 @@ export class LegacyMemslotSet implements MemslotSet {
     i = this.memslotMoveForward(newSlot, i, faults);
     this.memslots[i] = newSlot;
     this.idToIndex[newSlot.id] = i;
-    if (old !== null && this.lruSlot < this.usedSlots && this.memslots[this.lruSlot] === old) this.lruSlot = i;
+    // lru_slot is an index and is left alone, as in 5.10: after the shifts it may name another
+    // slot, which costs one extra binary search, never a wrong answer.
   }
 }
 
