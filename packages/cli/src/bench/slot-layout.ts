@@ -50,7 +50,7 @@ export function slotRegion(id: number, baseGfn: number, flags: number, pages: nu
  */
 export function setupVm(config: StoreConfig, n: number): Kvm {
   const kvm = createVm({
-    backend: referenceBackend(),
+    backend: referenceBackend({ record: false }),
     memslots: config === 'legacy' ? 'legacy' : 'scalable',
     ...(config === 'scalable-no-hva-tree' ? { hvaTree: false } : {}),
   });

@@ -29,9 +29,15 @@ export class LegacyMemslotSet implements MemslotSet {
   constructor(asId: number, from?: LegacyMemslotSet) {
     this.asId = asId;
     if (from) {
-      // kvm_dup_memslots(): the whole struct, id_to_index included, and the used slots.
+      // kvm_dup_memslots(): the whole struct, id_to_index included, and the used slots, with
+      // room for one more (the kernel allocates used_slots + 1 for CREATE) so the insert does
+      // not copy the array a second time.
       this.generation = from.generation;
-      this.memslots = from.memslots.slice(0, from.usedSlots);
+      const used = from.usedSlots;
+      const m = new Array<MemorySlot>(used + 1);
+      for (let i = 0; i < used; i++) m[i] = from.memslots[i]!;
+      m.length = used;
+      this.memslots = m;
       this.usedSlots = from.usedSlots;
       this.idToIndex = from.idToIndex.slice();
       this.lruSlot = from.lruSlot;

@@ -60,7 +60,7 @@ export class ReplaySession {
 
   private ensureVm(): Kvm {
     if (this.vm === null) {
-      this.vm = createVm({ backend: this.options.backend ?? referenceBackend(), memslots: this.options.memslots ?? 'scalable' });
+      this.vm = createVm({ backend: this.options.backend ?? referenceBackend({ record: false }), memslots: this.options.memslots ?? 'scalable' });
     }
     return this.vm;
   }

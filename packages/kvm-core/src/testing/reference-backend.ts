@@ -40,6 +40,11 @@ export interface ReferenceBackendOptions {
   failPrepare?: (old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange) => ErrnoName | undefined;
   /** The largest gfn a slot may reach (x86 kvm_mmu_max_gfn()). Default 2^40−1 for x86, none otherwise. */
   maxGfn?: number;
+  /**
+   * Record hook calls in `calls` and on the trace sink. Default is `true`; benchmarks and the CLI
+   * turn it off so that recording does not cost allocations on every hook.
+   */
+  record?: boolean;
 }
 
 /** x86's answers as observed on Linux 6.18.44 (kvm-generic.md §8), one address space. */
@@ -85,9 +90,11 @@ export class ReferenceArchVm extends ArchVmBase implements ArchVm {
   readonly calls: HookCall[] = [];
   private readonly failPrepare: ReferenceBackendOptions['failPrepare'];
   private readonly maxGfn: number;
+  private readonly recording: boolean;
 
   constructor(kvm: Kvm, options: ReferenceBackendOptions) {
     super(kvm);
+    this.recording = options.record ?? true;
     this.failPrepare = options.failPrepare;
     this.maxGfn = options.maxGfn ?? ((options.profile ?? 'x86') === 'x86' ? 2 ** 40 - 1 : Number.MAX_SAFE_INTEGER);
   }
@@ -102,7 +109,7 @@ export class ReferenceArchVm extends ArchVmBase implements ArchVm {
   }
 
   override prepareMemoryRegion(old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): void {
-    this.record({ hook: 'kvm_arch_prepare_memory_region', change, old: old?.id ?? null, new: newSlot?.id ?? null });
+    if (this.recording) this.record({ hook: 'kvm_arch_prepare_memory_region', change, old: old?.id ?? null, new: newSlot?.id ?? null });
     // x86: CREATE/MOVE beyond kvm_mmu_max_gfn() (arch/x86/kvm/x86.c kvm_arch_prepare_memory_region()).
     if ((change === 'CREATE' || change === 'MOVE') && newSlot !== null && newSlot.baseGfn + newSlot.npages - 1 > this.maxGfn) {
       throw new KvmError('EINVAL', `last gfn 0x${(newSlot.baseGfn + newSlot.npages - 1).toString(16)} is beyond the max gfn 0x${this.maxGfn.toString(16)}`);
@@ -112,58 +119,58 @@ export class ReferenceArchVm extends ArchVmBase implements ArchVm {
   }
 
   override commitMemoryRegion(old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): void {
-    this.record({ hook: 'kvm_arch_commit_memory_region', change, old: old?.id ?? null, new: newSlot?.id ?? null });
+    if (this.recording) this.record({ hook: 'kvm_arch_commit_memory_region', change, old: old?.id ?? null, new: newSlot?.id ?? null });
   }
 
   override freeMemslot(slot: MemorySlot): void {
-    this.record({ hook: 'kvm_arch_free_memslot', old: slot.id });
+    if (this.recording) this.record({ hook: 'kvm_arch_free_memslot', old: slot.id });
   }
 
   override memslotsUpdated(gen: number): void {
-    this.record({ hook: 'kvm_arch_memslots_updated', gen });
+    if (this.recording) this.record({ hook: 'kvm_arch_memslots_updated', gen });
   }
 
   override flushShadowMemslot(slot: MemorySlot): void {
-    this.record({ hook: 'kvm_arch_flush_shadow_memslot', old: slot.id, flags: slot.flags });
+    if (this.recording) this.record({ hook: 'kvm_arch_flush_shadow_memslot', old: slot.id, flags: slot.flags });
   }
 
   override flushShadowAll(): void {
-    this.record({ hook: 'kvm_arch_flush_shadow_all' });
+    if (this.recording) this.record({ hook: 'kvm_arch_flush_shadow_all' });
   }
 
   override guestMemoryReclaimed(): void {
-    this.record({ hook: 'kvm_arch_guest_memory_reclaimed' });
+    if (this.recording) this.record({ hook: 'kvm_arch_guest_memory_reclaimed' });
   }
 
   override unmapGfnRange(range: KvmGfnRange): boolean {
-    this.record({ hook: 'kvm_unmap_gfn_range', old: range.slot.id, start: range.start, end: range.end });
+    if (this.recording) this.record({ hook: 'kvm_unmap_gfn_range', old: range.slot.id, start: range.start, end: range.end });
     return false;
   }
 
   override ageGfn(range: KvmGfnRange): boolean {
-    this.record({ hook: 'kvm_age_gfn', old: range.slot.id, start: range.start, end: range.end });
+    if (this.recording) this.record({ hook: 'kvm_age_gfn', old: range.slot.id, start: range.start, end: range.end });
     return false;
   }
 
   override testAgeGfn(range: KvmGfnRange): boolean {
-    this.record({ hook: 'kvm_test_age_gfn', old: range.slot.id, start: range.start, end: range.end });
+    if (this.recording) this.record({ hook: 'kvm_test_age_gfn', old: range.slot.id, start: range.start, end: range.end });
     return false;
   }
 
   override mmuEnableLogDirtyPtMasked(slot: MemorySlot, gfnOffset: number, maskLo: number, maskHi: number): void {
-    this.record({ hook: 'kvm_arch_mmu_enable_log_dirty_pt_masked', old: slot.id, start: gfnOffset, maskLo, maskHi });
+    if (this.recording) this.record({ hook: 'kvm_arch_mmu_enable_log_dirty_pt_masked', old: slot.id, start: gfnOffset, maskLo, maskHi });
   }
 
   override syncDirtyLog(slot: MemorySlot): void {
-    this.record({ hook: 'kvm_arch_sync_dirty_log', old: slot.id });
+    if (this.recording) this.record({ hook: 'kvm_arch_sync_dirty_log', old: slot.id });
   }
 
   override flushRemoteTlbs(): void {
-    this.record({ hook: 'kvm_arch_flush_remote_tlbs' });
+    if (this.recording) this.record({ hook: 'kvm_arch_flush_remote_tlbs' });
   }
 
   override destroyVm(): void {
-    this.record({ hook: 'kvm_arch_destroy_vm' });
+    if (this.recording) this.record({ hook: 'kvm_arch_destroy_vm' });
   }
 }
 
