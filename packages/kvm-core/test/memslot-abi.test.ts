@@ -40,6 +40,24 @@ describe.each(STORES)('memslot ABI (%s store)', (store) => {
     expect(set(kvm, { ...region(2, MiB, 2n * MiB, 0x7f0000000000n, 4), guestMemfd: 0xffffffff }, true)).toBe('EEXIST');
   });
 
+  it('selftest test_invalid_memory_region_flags: every one of the 32 flag bits (§7.1 case 3)', () => {
+    // Supported: LOG_DIRTY_PAGES | READONLY on x86; GUEST_MEMFD is v2-only (and then needs a fd).
+    const supported = 0x1 | 0x2;
+    const v2Only = 0x4;
+    for (let i = 0; i < 32; i++) {
+      const bit = 2 ** i;
+      const { kvm } = mkVm(store);
+      const r = region(0, 0n, 2n * MiB, 0x7f0000000000n, bit);
+      if (!(bit & supported)) expect(set(kvm, r), `v1 bit ${i}`).toBe('EINVAL');
+      else expect(set(kvm, r), `v1 bit ${i}`).toBe(0);
+      const { kvm: k2 } = mkVm(store);
+      const v2 = set(k2, r, true);
+      if (bit & v2Only) expect(v2, `v2 bit ${i}`).toBe('EBADF'); // valid flag; the model has no guest_memfd file
+      else if (!(bit & supported)) expect(v2, `v2 bit ${i}`).toBe('EINVAL');
+      else expect(v2, `v2 bit ${i}`).toBe(0);
+    }
+  });
+
   it('V36: every ioctl of a dead VM is EIO', () => {
     const { kvm } = mkVm(store);
     kvm.vmDead = true;
