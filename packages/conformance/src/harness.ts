@@ -1,17 +1,8 @@
-import { isKvmError, type ErrnoName, type UserspaceMemoryRegion } from '@kvmsim/kvm-core';
+import type { UserspaceMemoryRegion } from '@kvmsim/kvm-core';
 import { it } from 'vitest';
 import type { CaseContext } from './types.js';
 
-/** Run an ioctl; 0 or the errno name it failed with. */
-export function errnoOf(fn: () => unknown): 0 | ErrnoName {
-  try {
-    fn();
-    return 0;
-  } catch (e) {
-    if (isKvmError(e)) return e.errno;
-    throw e;
-  }
-}
+export { errnoOf } from '@kvmsim/kvm-core';
 
 export const MiB = 0x100000n;
 export const UADDR = 0x7f0000000000n;

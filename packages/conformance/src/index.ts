@@ -8,4 +8,4 @@
  */
 export { runConformanceSuite, CASE_GROUPS } from './suite.js';
 export type { CaseContext, ConformanceOptions, ConformanceVmOptions, KnownDivergence } from './types.js';
-export { errnoOf } from './harness.js';
+export { errnoOf } from '@kvmsim/kvm-core';

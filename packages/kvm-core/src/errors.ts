@@ -53,3 +53,17 @@ export function errnoName(ret: number): ErrnoName | undefined {
   for (const [name, value] of Object.entries(ERRNO)) if (value === n) return name as ErrnoName;
   return undefined;
 }
+
+/**
+ * Run an ioctl-like call and return 0, or the errno name of the {@link KvmError} it threw
+ * (anything else is rethrown). Handy in tests and scripts: `expect(errnoOf(() => …)).toBe('EINVAL')`.
+ */
+export function errnoOf(fn: () => unknown): 0 | ErrnoName {
+  try {
+    fn();
+    return 0;
+  } catch (e) {
+    if (isKvmError(e)) return e.errno;
+    throw e;
+  }
+}

@@ -10,7 +10,8 @@ import {
   MEMSLOT_ERRNO_SCENARIO,
   replayText,
   ReplaySession,
-  summarizeReplay,
+  addToReplaySummary,
+  emptyReplaySummary,
   type ReplayOutput,
   type ReplayStep,
   type ReplaySummary,
@@ -55,13 +56,13 @@ export interface ReplayJsonSummary {
   /** `builtin`, `stdin` or the file path as given. */
   source: string;
   memslots: MemslotDesign;
-  ops: number;
-  ok: number;
-  errors: Record<string, number>;
-  malformed: number;
+  ops: ReplaySummary['ops'];
+  ok: ReplaySummary['ok'];
+  errors: ReplaySummary['errors'];
+  malformed: ReplaySummary['malformed'];
   /** Lines carrying an `expect` annotation. */
-  expectations: number;
-  agreed: number;
+  expectations: ReplaySummary['expectations'];
+  agreed: ReplaySummary['agreed'];
   allAgree: boolean;
   disagreements: ReplayDisagreement[];
   exitCode: number;
@@ -121,20 +122,12 @@ Examples:
     });
 }
 
-/** Accumulates a {@link ReplaySummary} one step at a time, using the core's `summarizeReplay`. */
+/** Accumulates a {@link ReplaySummary} one step at a time (the core's own counting). */
 class SummaryAccumulator {
-  readonly summary: ReplaySummary = summarizeReplay([]);
+  readonly summary: ReplaySummary = emptyReplaySummary();
 
   add(step: ReplayStep): void {
-    const one = summarizeReplay([step]);
-    const s = this.summary;
-    s.ops += one.ops;
-    s.ok += one.ok;
-    s.malformed += one.malformed;
-    s.expectations += one.expectations;
-    s.agreed += one.agreed;
-    for (const [errno, n] of Object.entries(one.errors)) s.errors[errno] = (s.errors[errno] ?? 0) + n;
-    s.disagreements.push(...one.disagreements);
+    addToReplaySummary(this.summary, step);
   }
 }
 

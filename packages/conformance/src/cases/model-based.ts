@@ -3,7 +3,7 @@
  * and dirty-log operations run on the backend's VM and on a deliberately naive model of the ABI;
  * after every step the answers, the visible state, the generations and the §9 invariants agree.
  */
-import { isKvmError, markPageDirtyInSlot, type ErrnoName, type Kvm } from '@kvmsim/kvm-core';
+import { errnoOf, markPageDirtyInSlot, type Kvm } from '@kvmsim/kvm-core';
 import { NaiveMemslotModel, checkMemslotInvariants as checkInvariants, slotsOf, type NaiveRegion } from '@kvmsim/kvm-core/testing';
 import fc from 'fast-check';
 import { expect } from 'vitest';
@@ -70,16 +70,6 @@ export const memslotOp: fc.Arbitrary<Op> = fc.oneof(
   },
 );
 
-function errno(fn: () => unknown): 0 | ErrnoName {
-  try {
-    fn();
-    return 0;
-  } catch (e) {
-    if (isKvmError(e)) return e.errno;
-    throw e;
-  }
-}
-
 function visible(kvm: Kvm) {
   const out: unknown[] = [];
   for (let as = 0; as < kvm.nrMemslotAsIds; as++) {
@@ -105,23 +95,23 @@ export function step(kvm: Kvm, m: NaiveMemslotModel, o: Op): void {
   let want: unknown;
   switch (o.k) {
     case 'set':
-      got = errno(() => kvm.setUserMemoryRegion(o.r));
+      got = errnoOf(() => kvm.setUserMemoryRegion(o.r));
       want = m.setUserMemoryRegion(o.r, false);
       break;
     case 'get': {
       let bytes: Uint8Array | undefined;
-      got = errno(() => (bytes = kvm.getDirtyLog(o.slot)));
+      got = errnoOf(() => (bytes = kvm.getDirtyLog(o.slot)));
       if (got === 0) got = Array.from(bytes!);
       const w = m.getDirtyLog(o.slot);
       want = typeof w === 'string' ? w : Array.from(w);
       break;
     }
     case 'clear':
-      got = errno(() => kvm.clearDirtyLog(o.slot, o.first, o.num, o.bitmap));
+      got = errnoOf(() => kvm.clearDirtyLog(o.slot, o.first, o.num, o.bitmap));
       want = m.clearDirtyLog(o.slot, o.first, o.num, o.bitmap);
       break;
     case 'cap':
-      got = errno(() => kvm.enableCap('KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2', o.flags, [o.arg]));
+      got = errnoOf(() => kvm.enableCap('KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2', o.flags, [o.arg]));
       want = m.enableManualProtect(o.flags, o.arg);
       break;
     case 'dirty':

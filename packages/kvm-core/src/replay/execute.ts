@@ -170,22 +170,30 @@ export interface ReplaySummary {
   disagreements: ReplayStep[];
 }
 
-export function summarizeReplay(steps: Iterable<ReplayStep>): ReplaySummary {
-  const s: ReplaySummary = { ops: 0, ok: 0, errors: {}, malformed: 0, expectations: 0, agreed: 0, disagreements: [] };
-  for (const step of steps) {
-    s.ops++;
-    if (step.malformed) s.malformed++;
-    if (step.output.ret >= 0) s.ok++;
-    else {
-      const e = step.output.errno ?? String(step.output.ret);
-      s.errors[e] = (s.errors[e] ?? 0) + 1;
-    }
-    if (step.agrees !== undefined) {
-      s.expectations++;
-      if (step.agrees) s.agreed++;
-      else s.disagreements.push(step);
-    }
+/** An empty summary, to fill step by step with {@link addToReplaySummary}. */
+export function emptyReplaySummary(): ReplaySummary {
+  return { ops: 0, ok: 0, errors: {}, malformed: 0, expectations: 0, agreed: 0, disagreements: [] };
+}
+
+/** Count one executed step into a summary (for streams). */
+export function addToReplaySummary(s: ReplaySummary, step: ReplayStep): void {
+  s.ops++;
+  if (step.malformed) s.malformed++;
+  if (step.output.ret >= 0) s.ok++;
+  else {
+    const e = step.output.errno ?? String(step.output.ret);
+    s.errors[e] = (s.errors[e] ?? 0) + 1;
   }
+  if (step.agrees !== undefined) {
+    s.expectations++;
+    if (step.agrees) s.agreed++;
+    else s.disagreements.push(step);
+  }
+}
+
+export function summarizeReplay(steps: Iterable<ReplayStep>): ReplaySummary {
+  const s = emptyReplaySummary();
+  for (const step of steps) addToReplaySummary(s, step);
   return s;
 }
 

@@ -1,4 +1,4 @@
-import { createVm, isKvmError, type CreateVmOptions, type ErrnoName, type Kvm, type MemslotStoreKind, type UserspaceMemoryRegion } from '../../src/index.js';
+import { createVm, errnoOf, type CreateVmOptions, type ErrnoName, type Kvm, type MemslotStoreKind, type UserspaceMemoryRegion } from '../../src/index.js';
 import { referenceBackend, type ReferenceArchVm, type ReferenceBackendOptions } from '../../src/testing/index.js';
 
 export const STORES: readonly MemslotStoreKind[] = ['scalable', 'legacy'];
@@ -18,16 +18,7 @@ export function region(slot: number, gpa: bigint, size: bigint, uaddr: bigint = 
   return { slot, flags, guestPhysAddr: gpa, memorySize: size, userspaceAddr: uaddr };
 }
 
-/** Run an ioctl; return 0 or the errno name it failed with. */
-export function errnoOf(fn: () => unknown): 0 | ErrnoName {
-  try {
-    fn();
-    return 0;
-  } catch (e) {
-    if (isKvmError(e)) return e.errno;
-    throw e;
-  }
-}
+export { errnoOf };
 
 export function set(kvm: Kvm, r: UserspaceMemoryRegion, v2 = false): 0 | ErrnoName {
   return errnoOf(() => kvm.setUserMemoryRegion(r, v2));
