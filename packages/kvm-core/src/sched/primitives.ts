@@ -1,0 +1,171 @@
+/**
+ * Synchronisation primitives with kernel semantics, as preemptible steps. Acquiring is one
+ * yield point whose wait condition is "the lock is available", so the scheduler may run another
+ * actor first, and only resumes the acquirer when it can take the lock.
+ *
+ * Simplifications (stated once): no fairness or writer preference in rwlocks; spinlocks and
+ * mutexes differ only in name (the model has no sleeping vs spinning cost).
+ */
+import { currentActor, waitPoint, type Actor, type Steps, type WaitCondition, type YieldPoint } from './steps.js';
+
+function who(a: Actor | null): string {
+  return a === null ? 'nobody' : a.name;
+}
+
+/** struct mutex / spinlock_t: one owner. */
+export class Mutex {
+  readonly name: string;
+  owner: Actor | null = null;
+  private readonly lockPoint: YieldPoint;
+
+  constructor(name: string) {
+    this.name = name;
+    const free: WaitCondition = { ready: () => this.owner === null, describe: () => `${this.name} (held by ${who(this.owner)})` };
+    this.lockPoint = waitPoint(`lock ${name}`, free);
+  }
+
+  *lock(): Steps {
+    if (this.owner === currentActor()) throw new Error(`${this.name}: recursive lock by ${currentActor().name}`);
+    yield this.lockPoint;
+    this.owner = currentActor();
+  }
+
+  unlock(): void {
+    if (this.owner !== currentActor()) throw new Error(`${this.name}: unlock by ${currentActor().name}, held by ${who(this.owner)}`);
+    this.owner = null;
+  }
+
+  isHeld(): boolean {
+    return this.owner !== null;
+  }
+}
+
+/** rwlock_t: many readers or one writer. */
+export class RwLock {
+  readonly name: string;
+  writer: Actor | null = null;
+  readers = 0;
+  private readonly writePoint: YieldPoint;
+  private readonly readPoint: YieldPoint;
+
+  constructor(name: string) {
+    this.name = name;
+    this.writePoint = waitPoint(`write_lock ${name}`, {
+      ready: () => this.writer === null && this.readers === 0,
+      describe: () => `${this.name} for write (writer ${who(this.writer)}, ${this.readers} readers)`,
+    });
+    this.readPoint = waitPoint(`read_lock ${name}`, {
+      ready: () => this.writer === null,
+      describe: () => `${this.name} for read (writer ${who(this.writer)})`,
+    });
+  }
+
+  *writeLock(): Steps {
+    yield this.writePoint;
+    this.writer = currentActor();
+  }
+
+  writeUnlock(): void {
+    if (this.writer !== currentActor()) throw new Error(`${this.name}: write_unlock by ${currentActor().name}, held by ${who(this.writer)}`);
+    this.writer = null;
+  }
+
+  *readLock(): Steps {
+    yield this.readPoint;
+    this.readers++;
+  }
+
+  readUnlock(): void {
+    if (this.readers <= 0) throw new Error(`${this.name}: read_unlock without readers`);
+    this.readers--;
+  }
+}
+
+/**
+ * kvm->mmu_lock: an rwlock or a spinlock per the architecture (KVM_HAVE_MMU_RWLOCK). The core's
+ * KVM_MMU_LOCK() is {@link write}; `read` exists only for rwlock architectures' fault paths.
+ * @see virt/kvm/kvm_mm.h KVM_MMU_LOCK() (6.18)
+ */
+export class MmuLock {
+  readonly flavour: 'rwlock' | 'spinlock';
+  private readonly rw: RwLock;
+
+  constructor(flavour: 'rwlock' | 'spinlock') {
+    this.flavour = flavour;
+    this.rw = new RwLock('mmu_lock');
+  }
+
+  /** KVM_MMU_LOCK(): write_lock() or spin_lock(). */
+  write(): Steps {
+    return this.rw.writeLock();
+  }
+
+  writeUnlock(): void {
+    this.rw.writeUnlock();
+  }
+
+  /** read_lock(): only an rwlock has a read side. */
+  read(): Steps {
+    if (this.flavour !== 'rwlock') throw new Error('mmu_lock is a spinlock on this architecture: no read side');
+    return this.rw.readLock();
+  }
+
+  readUnlock(): void {
+    this.rw.readUnlock();
+  }
+
+  /** Held in either mode (lockdep_assert_held()). */
+  isHeld(): boolean {
+    return this.rw.writer !== null || this.rw.readers > 0;
+  }
+
+  isWriteHeld(): boolean {
+    return this.rw.writer !== null;
+  }
+}
+
+/**
+ * Sleepable RCU: read-side sections are tokens; synchronize waits only for readers that began
+ * before it started.
+ * @see kernel/rcu/srcutree.c (semantics only)
+ */
+export class Srcu {
+  readonly name: string;
+  private next = 1;
+  /** token → actor of every open read-side section */
+  private readonly open = new Map<number, Actor>();
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  /** srcu_read_lock(): returns the token to pass to {@link readUnlock}. */
+  readLock(): number {
+    const t = this.next++;
+    this.open.set(t, currentActor());
+    return t;
+  }
+
+  readUnlock(token: number): void {
+    if (!this.open.delete(token)) throw new Error(`${this.name}: srcu_read_unlock of a closed section`);
+  }
+
+  /** Open read-side sections (for invariants and reports). */
+  get readers(): number {
+    return this.open.size;
+  }
+
+  /** synchronize_srcu(): wait for every reader that started before this call. */
+  *synchronize(): Steps {
+    const horizon = this.next;
+    let oldest = (): number => {
+      for (const t of this.open.keys()) return t; // Map keeps insertion order: the oldest first
+      return Infinity;
+    };
+    yield waitPoint(`synchronize_srcu ${this.name}`, {
+      ready: () => oldest() >= horizon,
+      describe: () => `readers of ${this.name} older than the grace period (${[...this.open.entries()].filter(([t]) => t < horizon).map(([, a]) => a.name).join(', ')})`,
+    });
+    oldest = () => Infinity;
+  }
+}
