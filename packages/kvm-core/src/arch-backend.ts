@@ -10,7 +10,25 @@
  */
 import type { Kvm } from './kvm.js';
 import type { MemorySlot } from './memslots/memory-slot.js';
+import type { Steps } from './sched/steps.js';
 import type { MrChange } from './uapi.js';
+
+/**
+ * A hook's result: a plain value, or preemptible {@link Steps} producing it. Hooks whose kernel
+ * implementation takes mmu_lock or may sleep return Steps so the scheduler can interleave them;
+ * simple backends return plain values.
+ */
+export type MaybeSteps<T> = T | Steps<T>;
+
+/** Whether a hook returned Steps (use as `const r = hook(); if (isSteps(r)) yield* r;`). */
+export function isSteps<T>(r: MaybeSteps<T>): r is Steps<T> {
+  return typeof r === 'object' && r !== null && typeof (r as { next?: unknown }).next === 'function';
+}
+
+/** Run a hook's result inside a preemptible computation. */
+export function* hookSteps<T>(r: MaybeSteps<T>): Steps<T> {
+  return isSteps(r) ? yield* r : r;
+}
 
 /** The lock flavour of kvm->mmu_lock: KVM_HAVE_MMU_RWLOCK gives an rwlock, else a spinlock. */
 export type MmuLockFlavour = 'rwlock' | 'spinlock';
@@ -77,6 +95,13 @@ export interface ArchCapabilities {
    */
   readonly fastAging?: boolean;
   /**
+   * How the architecture's vCPU fault path takes mmu_lock: `'read'` (x86 TDP MMU, arm64) or
+   * `'write'` (shadow MMUs, spinlock architectures).
+   *
+   * Default is `'write'`.
+   */
+  readonly faultLock?: 'read' | 'write';
+  /**
    * Opt-in to the scalable memslots' hva interval tree for MMU-notifier hva-range lookups.
    * A backend that does not opt in gets its lookups by scanning every slot, as before the tree.
    *
@@ -124,6 +149,7 @@ export const DEFAULT_CAPABILITIES: Omit<ResolvedCapabilities, 'arch'> = Object.f
   genericMmuNotifier: true,
   dirtyLogReadProtect: false,
   dirtyLogManualCaps: 1,
+  faultLock: 'write',
 });
 
 export function resolveCapabilities(caps: ArchCapabilities): ResolvedCapabilities {
@@ -158,28 +184,28 @@ export interface ArchVm {
    * `KvmError` to fail the ioctl with that errno (the core then undoes the change).
    * `old` is null for CREATE; `new` is null for DELETE.
    */
-  prepareMemoryRegion(old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): void;
+  prepareMemoryRegion(old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): MaybeSteps<void>;
   /** kvm_arch_commit_memory_region(): runs after the new memslots are active. */
-  commitMemoryRegion(old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): void;
+  commitMemoryRegion(old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): MaybeSteps<void>;
   /** kvm_arch_free_memslot(): free `slot.arch` of a deleted slot. */
   freeMemslot(slot: MemorySlot): void;
   /**
    * kvm_arch_memslots_updated(): after every swap, with the final generation (not yet stored).
    * The address space is implied: generations of address space `as` are ≡ as (mod nr_as).
    */
-  memslotsUpdated(gen: number): void;
+  memslotsUpdated(gen: number): MaybeSteps<void>;
   /** kvm_arch_flush_shadow_memslot(): drop every mapping of `slot` (DELETE and MOVE only). */
-  flushShadowMemslot(slot: MemorySlot): void;
+  flushShadowMemslot(slot: MemorySlot): MaybeSteps<void>;
   /** kvm_arch_flush_shadow_all(): drop every mapping (notifier release, VM destroy). */
-  flushShadowAll(): void;
+  flushShadowAll(): MaybeSteps<void>;
   /** kvm_arch_guest_memory_reclaimed(): after flush_shadow_* and notifier invalidations that hit a slot. */
   guestMemoryReclaimed(): void;
   /** kvm_unmap_gfn_range(): zap the range's mappings; return true if the core must flush TLBs. */
-  unmapGfnRange(range: KvmGfnRange): boolean;
+  unmapGfnRange(range: KvmGfnRange): MaybeSteps<boolean>;
   /** kvm_age_gfn(): test and clear the accessed state; return true if any page was young. */
-  ageGfn(range: KvmGfnRange): boolean;
+  ageGfn(range: KvmGfnRange): MaybeSteps<boolean>;
   /** kvm_test_age_gfn(): test the accessed state without clearing it. */
-  testAgeGfn(range: KvmGfnRange): boolean;
+  testAgeGfn(range: KvmGfnRange): MaybeSteps<boolean>;
   /**
    * kvm_arch_mmu_enable_log_dirty_pt_masked(): re-protect the pages whose dirty bits were just
    * harvested. The kernel's 64-bit `mask` is passed as two u32 halves: bit i of `maskLo` is
@@ -187,11 +213,38 @@ export interface ArchVm {
    */
   mmuEnableLogDirtyPtMasked(slot: MemorySlot, gfnOffset: number, maskLo: number, maskHi: number): void;
   /** kvm_arch_sync_dirty_log(): flush hardware dirty state (x86 PML, s390) into the bitmap. */
-  syncDirtyLog(slot: MemorySlot): void;
+  syncDirtyLog(slot: MemorySlot): MaybeSteps<void>;
   /** kvm_arch_flush_remote_tlbs(): flush every vCPU's TLB for this VM. */
   flushRemoteTlbs(): void;
   /** kvm_arch_destroy_vm() */
   destroyVm(): void;
+  /**
+   * The secondary MMU as the vCPU sees it. Optional: a backend without it has no vCPU model
+   * (guest accesses answer EOPNOTSUPP).
+   */
+  readonly mmu?: ArchMmu;
+}
+
+/**
+ * The architecture's secondary MMU, as the generic fault path ({@link vcpuAccessSteps}) uses it.
+ * Frames are host page-frame numbers of the host address-space model.
+ */
+export interface ArchMmu {
+  /**
+   * The hardware walk: the frame `gfn` maps to for this access, or -1 if the access faults
+   * (no mapping, or a write through a read-only one). Sets accessed/dirty state like hardware.
+   */
+  translate(asId: number, gfn: number, write: boolean): number;
+  /**
+   * Install the mapping after a fault, with mmu_lock held as `faultLock` says and the
+   * invalidation retry check passed (the arch's map step: kvm_tdp_mmu_map(), user_mem_abort()…).
+   * `writable` is false for read faults, so that a later write faults again (dirty logging).
+   */
+  map(slot: MemorySlot, gfn: number, frame: number, writable: boolean): MaybeSteps<void>;
+  /** Every mapping, for invariant checks: calls `visit(asId, gfn, frame, writable)`. */
+  forEachMapping(visit: (asId: number, gfn: number, frame: number, writable: boolean) => void): void;
+  /** Number of live mappings. */
+  readonly mappings: number;
 }
 
 /** The factory a user passes to `createVm()`. */
@@ -222,24 +275,24 @@ export class ArchVmBase implements ArchVm {
   constructor(kvm: Kvm) {
     this.kvm = kvm;
   }
-  prepareMemoryRegion(_old: MemorySlot | null, _newSlot: MemorySlot | null, _change: MrChange): void {}
-  commitMemoryRegion(_old: MemorySlot | null, _newSlot: MemorySlot | null, _change: MrChange): void {}
+  prepareMemoryRegion(_old: MemorySlot | null, _newSlot: MemorySlot | null, _change: MrChange): MaybeSteps<void> {}
+  commitMemoryRegion(_old: MemorySlot | null, _newSlot: MemorySlot | null, _change: MrChange): MaybeSteps<void> {}
   freeMemslot(_slot: MemorySlot): void {}
-  memslotsUpdated(_gen: number): void {}
-  flushShadowMemslot(_slot: MemorySlot): void {}
-  flushShadowAll(): void {}
+  memslotsUpdated(_gen: number): MaybeSteps<void> {}
+  flushShadowMemslot(_slot: MemorySlot): MaybeSteps<void> {}
+  flushShadowAll(): MaybeSteps<void> {}
   guestMemoryReclaimed(): void {}
-  unmapGfnRange(_range: KvmGfnRange): boolean {
+  unmapGfnRange(_range: KvmGfnRange): MaybeSteps<boolean> {
     return false;
   }
-  ageGfn(_range: KvmGfnRange): boolean {
+  ageGfn(_range: KvmGfnRange): MaybeSteps<boolean> {
     return false;
   }
-  testAgeGfn(_range: KvmGfnRange): boolean {
+  testAgeGfn(_range: KvmGfnRange): MaybeSteps<boolean> {
     return false;
   }
   mmuEnableLogDirtyPtMasked(_slot: MemorySlot, _gfnOffset: number, _maskLo: number, _maskHi: number): void {}
-  syncDirtyLog(_slot: MemorySlot): void {}
+  syncDirtyLog(_slot: MemorySlot): MaybeSteps<void> {}
   flushRemoteTlbs(): void {}
   destroyVm(): void {}
 }

@@ -27,4 +27,28 @@ export interface CoreFaults {
    * 2019 MMIO-generation fixes established is "updated, then install").
    */
   memslotsUpdatedAfterInstall?: boolean;
+  /**
+   * The vCPU fault path installs its mapping without mmu_invalidate_retry_gfn(): a page the host
+   * invalidated after the fault sampled mmu_invalidate_seq gets mapped anyway (a stale mapping).
+   */
+  skipRetryCheck?: boolean;
+  /**
+   * kvm_swap_active_memslots() publishes without waiting for mn_active_invalidate_count to drop:
+   * a memslot appears between an invalidation's start (which found no slot, so no begin) and its
+   * end (which finds one and ends what never began) — unbalanced accounting, stale mappings.
+   */
+  swapIgnoresInflightInvalidations?: boolean;
+  /**
+   * The issue text calls this "seq bumped before the in-progress count drops": the ordering in
+   * kvm_mmu_invalidate_end() is broken so that the count drop is visible before the seq bump
+   * (two mmu_lock sections). A fault can then pass its retry check in between and map the page
+   * the invalidation just zapped.
+   */
+  inProgressDropsBeforeSeqBump?: boolean;
+  /** kvm_handle_hva_range() walks the inactive memslot set's hva tree instead of the active one. */
+  walkInactiveHvaTree?: boolean;
+  /** kvm_handle_hva_range() does not round the gfn end up: a partial last page is skipped. */
+  hvaEndNotRoundedUp?: boolean;
+  /** The fast-only aging call takes mmu_lock (or runs on an MMU that is not fast) instead of answering "not fast". */
+  fastOnlyAgingTakesLock?: boolean;
 }

@@ -30,3 +30,7 @@ export {
 export { kvmVcpuGfnToMemslot, KvmVcpuMemslotCache, gfnToHvaMany, KVM_HVA_ERR_BAD, KVM_HVA_ERR_RO_BAD } from './memslots/lookup.js';
 export { markPageDirtyInSlot, kvmVmIoctlGetDirtyLog, kvmVmIoctlClearDirtyLog } from './dirty-log/dirty-log.js';
 export { HostAddressSpace } from './host/host-address-space.js';
+export { KvmVcpu, vcpuAccessSteps, type VcpuAccessResult } from './vcpu/vcpu.js';
+export { KvmMmuNotifier, kvmHandleHvaRange, kvmMmuInvalidateBegin, kvmMmuInvalidateEnd, kvmMmuInvalidateRangeAdd, kvmFlushShadowAll } from './notifier/kvm-mmu-notifier.js';
+export * from './host/mmu-notifier.js';
+export { runSync, point, waitPoint, type Steps, type YieldPoint, type WaitCondition } from './sched/steps.js';

@@ -12,12 +12,17 @@ import type { MemslotSet, MemslotStore, MemslotStoreKind, StoreFaults } from './
 import { LegacyMemslotStore } from './memslots/legacy-store.js';
 import { ScalableMemslotStore } from './memslots/scalable-store.js';
 import { kvmVmIoctlSetUserMemoryRegion } from './memslots/set-memory-region.js';
+import { kvmFlushShadowAll } from './notifier/kvm-mmu-notifier.js';
 import {
   kvmVmIoctlClearDirtyLog,
   kvmVmIoctlEnableCapManualDirtyLogProtect,
   kvmVmIoctlGetDirtyLog,
 } from './dirty-log/dirty-log.js';
 import { KvmError } from './errors.js';
+import { KvmMmuNotifier } from './notifier/kvm-mmu-notifier.js';
+import { MmuLock, Mutex, Srcu } from './sched/primitives.js';
+import { runSync, type Steps } from './sched/steps.js';
+import { KvmVcpu } from './vcpu/vcpu.js';
 import { KVM_MEM_SLOTS_NUM, TASK_SIZE_MAX_4LEVEL, type KvmCapName, type UserspaceMemoryRegion } from './uapi.js';
 
 export interface KvmTraceEvent {
@@ -82,6 +87,33 @@ export class Kvm {
   /** Bitmaps kept by the dirtyBitmapNotResetOnReenable fault, by `as_id << 16 | id`. */
   readonly staleDirtyBitmaps: Map<number, Uint8Array> = new Map();
 
+  // ---- locks (include/linux/kvm_host.h struct kvm) ------------------------------------------
+  /** kvm->slots_lock: serialises memslot updates and dirty-log ioctls. */
+  readonly slotsLock: Mutex = new Mutex('slots_lock');
+  /** kvm->slots_arch_lock: held while the inactive set is edited, until the swap publishes it. */
+  readonly slotsArchLock: Mutex = new Mutex('slots_arch_lock');
+  /** kvm->mmu_lock: rwlock or spinlock per the architecture. */
+  readonly mmuLock: MmuLock;
+  /** kvm->srcu: readers of the memslots. */
+  readonly srcu: Srcu = new Srcu('kvm->srcu');
+
+  // ---- MMU-notifier state (kvm-generic.md §4) ----------------------------------------------
+  /** kvm->mn_active_invalidate_count: invalidate_range_start calls not yet matched by their end. */
+  mnActiveInvalidateCount = 0;
+  /** kvm->mmu_invalidate_seq: bumped by every invalidation end. */
+  mmuInvalidateSeq = 0;
+  /** kvm->mmu_invalidate_in_progress: open invalidations that hit a memslot. */
+  mmuInvalidateInProgress = 0;
+  /** kvm->mmu_invalidate_range_start/end: the union of the open invalidations' gfn ranges (-1 = INVALID_GPA). */
+  mmuInvalidateRangeStart = -1;
+  mmuInvalidateRangeEnd = -1;
+  /** The notifier KVM registers on the host mm (kvm->mmu_notifier), when the arch uses the generic one. */
+  readonly mmuNotifier: KvmMmuNotifier;
+  /** The host mm is gone (the notifier's release ran). */
+  mmReleased = false;
+  /** vCPUs inside KVM_RUN (threads holding the mm: exit_mmap waits for them). */
+  vcpusRunning = 0;
+
   constructor(options: CreateVmOptions) {
     this.backend = options.backend;
     this.caps = resolveCapabilities(options.backend.capabilities);
@@ -100,7 +132,11 @@ export class Kvm {
       (options.memslots ?? 'scalable') === 'legacy'
         ? new LegacyMemslotStore(storeOptions)
         : new ScalableMemslotStore(storeOptions);
+    this.mmuLock = new MmuLock(this.caps.mmuLock);
     this.arch = options.backend.createArchVm(this);
+    this.mmuNotifier = new KvmMmuNotifier(this);
+    // kvm_init_mmu_notifier(): mmu_notifier_register(&kvm->mmu_notifier, current->mm)
+    if (this.caps.genericMmuNotifier) this.host.registerMmuNotifier(this.mmuNotifier);
   }
 
   /** Emit a trace event if a sink is attached. */
@@ -128,6 +164,16 @@ export class Kvm {
     return (this.manualDirtyLogProtect & 2) !== 0;
   }
 
+  /** mmu_invalidate_retry_gfn(): must the fault that sampled `mmuSeq` retry for `gfn`? */
+  mmuInvalidateRetryGfn(mmuSeq: number, gfn: number): boolean {
+    if (this.mmuInvalidateInProgress !== 0) {
+      // WARN: in progress with no range
+      if (this.mmuInvalidateRangeStart === -1 || this.mmuInvalidateRangeEnd === -1) return true;
+      if (gfn >= this.mmuInvalidateRangeStart && gfn < this.mmuInvalidateRangeEnd) return true;
+    }
+    return this.mmuInvalidateSeq !== mmuSeq;
+  }
+
   /** @see virt/kvm/kvm_main.c kvm_flush_remote_tlbs() (6.18) */
   kvmFlushRemoteTlbs(): void {
     this.remoteTlbFlushes++;
@@ -144,13 +190,34 @@ export class Kvm {
 
   // ---- ioctls --------------------------------------------------------------------------------
 
+  private readonly vcpus = new Map<number, KvmVcpu>();
+
+  /** KVM_CREATE_VCPU (or the existing vCPU of that id). */
+  createVcpu(id = 0): KvmVcpu {
+    let v = this.vcpus.get(id);
+    if (v === undefined) {
+      v = new KvmVcpu(this, id);
+      this.vcpus.set(id, v);
+    }
+    return v;
+  }
+
   /** KVM_SET_USER_MEMORY_REGION (v1) or KVM_SET_USER_MEMORY_REGION2 (`v2: true`). */
   setUserMemoryRegion(region: UserspaceMemoryRegion, v2 = false): void {
-    kvmVmIoctlSetUserMemoryRegion(this, region, v2);
+    runSync(kvmVmIoctlSetUserMemoryRegion(this, region, v2));
+  }
+
+  /** The same ioctl as preemptible steps, for an actor. */
+  setUserMemoryRegionSteps(region: UserspaceMemoryRegion, v2 = false): Steps {
+    return kvmVmIoctlSetUserMemoryRegion(this, region, v2);
   }
 
   /** KVM_GET_DIRTY_LOG: returns the bitmap bytes userspace would receive. */
   getDirtyLog(slot: number): Uint8Array {
+    return runSync(kvmVmIoctlGetDirtyLog(this, slot));
+  }
+
+  getDirtyLogSteps(slot: number): Steps<Uint8Array> {
     return kvmVmIoctlGetDirtyLog(this, slot);
   }
 
@@ -159,7 +226,11 @@ export class Kvm {
    * shorter than the kernel reads models an unreadable one (EFAULT).
    */
   clearDirtyLog(slot: number, firstPage: bigint, numPages: number, bitmap: Uint8Array | null): void {
-    kvmVmIoctlClearDirtyLog(this, slot, firstPage, numPages, bitmap);
+    runSync(kvmVmIoctlClearDirtyLog(this, slot, firstPage, numPages, bitmap));
+  }
+
+  clearDirtyLogSteps(slot: number, firstPage: bigint, numPages: number, bitmap: Uint8Array | null): Steps {
+    return kvmVmIoctlClearDirtyLog(this, slot, firstPage, numPages, bitmap);
   }
 
   /** KVM_ENABLE_CAP on the VM fd. Only KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is modelled. */
@@ -203,10 +274,16 @@ export class Kvm {
    * @see virt/kvm/kvm_main.c kvm_destroy_vm(), kvm_free_memslots() (6.18)
    */
   destroy(): void {
+    runSync(this.destroySteps());
+  }
+
+  *destroySteps(): Steps {
     // mmu_notifier_unregister() → .release → kvm_flush_shadow_all(); arches without the
     // generic notifier call kvm_flush_shadow_all() here directly. Either way: flush, reclaimed.
-    this.arch.flushShadowAll();
-    this.arch.guestMemoryReclaimed();
+    if (this.caps.genericMmuNotifier && !this.mmReleased) yield* this.host.unregisterMmuNotifier(this.mmuNotifier);
+    else if (!this.caps.genericMmuNotifier) yield* kvmFlushShadowAll(this);
+    // An unregister between an invalidation's start and end leaves the count unbalanced.
+    if (this.mnActiveInvalidateCount !== 0) this.mnActiveInvalidateCount = 0;
     this.arch.destroyVm();
     for (let as = 0; as < this.nrMemslotAsIds; as++) {
       const slots: MemorySlot[] = [];

@@ -41,7 +41,7 @@ describe.each(STORES)('hook order (%s store)', (store) => {
     expect(events[1]).toBe('prepare_memory_region CREATE old=null new=3');
   });
 
-  it('FLAGS_ONLY: prepare → swap (gen+1) → commit', () => {
+  it('FLAGS_ONLY: prepare → swap (gen+1) → commit (which write-protects and flushes when logging starts)', () => {
     const { kvm, events, reset } = traced(store);
     set(kvm, region(3, 0n, 2n * MiB));
     reset();
@@ -52,7 +52,11 @@ describe.each(STORES)('hook order (%s store)', (store) => {
       'memslots_updated gen=2',
       'swap_active_memslots gen=2',
       'commit_memory_region FLAGS_ONLY old=3 new=3',
+      'flush_remote_tlbs',
     ]);
+    reset();
+    expect(set(kvm, region(3, 0n, 2n * MiB))).toBe(0); // logging off: no write-protect
+    expect(events.at(-1)).toBe('commit_memory_region FLAGS_ONLY old=3 new=3');
   });
 
   it('MOVE: INVALID swap → flush_shadow_memslot → reclaimed → prepare → swap → commit (gen+2)', () => {

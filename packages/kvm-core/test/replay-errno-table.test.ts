@@ -40,9 +40,34 @@ describe('replay framing', () => {
     expect(steps[1]!.output).toEqual({ ret: 0 });
   });
 
-  it('vcpu ops answer EOPNOTSUPP until a backend provides a vCPU', () => {
-    const [s] = [...replayText('{"op":"vcpu_read","gpa":"0x1000","size":4}')];
-    expect(s!.output.errno).toBe('EOPNOTSUPP');
+  it('vcpu ops go through the fault path: RAM, MMIO, READONLY writes, EFAULT, dirty bits', () => {
+    const text = [
+      '{"op":"vcpu_read","gpa":"0xc0000000","size":4}',
+      '{"op":"mmap","addr":"0x7f0000000000","length":"0x200000"}',
+      '{"op":"set_user_memory_region","slot":1,"flags":1,"guest_phys_addr":"0xc0000000","memory_size":"0x200000","userspace_addr":"0x7f0000000000"}',
+      '{"op":"host_write","addr":"0x7f0000001000","size":8,"value":"0x1122334455667788"}',
+      '{"op":"vcpu_read","gpa":"0xc0001000","size":8}',
+      '{"op":"vcpu_write","gpa":"0xc0002004","size":4,"value":"0xabcd"}',
+      '{"op":"host_read","addr":"0x7f0000002004","size":4}',
+      '{"op":"get_dirty_log","slot":1}',
+      '{"op":"set_user_memory_region","slot":2,"flags":2,"guest_phys_addr":"0xd0000000","memory_size":"0x1000","userspace_addr":"0x7f0000100000"}',
+      '{"op":"vcpu_write","gpa":"0xd0000000","size":2,"value":"0x7"}',
+      '{"op":"set_user_memory_region","slot":3,"flags":0,"guest_phys_addr":"0xe0000000","memory_size":"0x1000","userspace_addr":"0x100000000"}',
+      '{"op":"vcpu_read","gpa":"0xe0000000","size":1}',
+      '{"op":"vcpu_read","gpa":"0xc0000001","size":4}',
+      '{"op":"madvise","addr":"0x7f0000001000","length":"0x1000","advice":"DONTNEED"}',
+      '{"op":"vcpu_read","gpa":"0xc0001000","size":8}',
+    ].join('\n');
+    const out = [...replayText(text)].map((s) => s.output);
+    expect(out[0]).toEqual({ ret: 0, exit: 'mmio', phys_addr: '0xc0000000', len: 4, is_write: false });
+    expect(out[4]).toEqual({ ret: 0, exit: 'none', value: '0x1122334455667788' });
+    expect(out[5]).toEqual({ ret: 0, exit: 'none' });
+    expect(out[6]).toEqual({ ret: 0, value: '0xabcd' });
+    expect(out[7]!.bitmap!.slice(0, 2)).toBe('04'); // page 2 written by the guest; the read did not dirty page 1
+    expect(out[9]).toEqual({ ret: 0, exit: 'mmio', phys_addr: '0xd0000000', len: 2, is_write: true, data: '0x7' });
+    expect(out[11]).toMatchObject({ ret: -14, errno: 'EFAULT' });
+    expect(out[12]!.errno).toBe('EINVAL'); // misaligned guest access
+    expect(out[14]).toEqual({ ret: 0, exit: 'none', value: '0x0' }); // DONTNEED zapped the stale mapping
   });
 
   it('host ops act on the host model', () => {

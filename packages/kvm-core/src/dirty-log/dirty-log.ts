@@ -7,7 +7,9 @@
  *
  * @see virt/kvm/kvm_main.c (Linux 6.18; kvm-generic.md §5)
  */
+import { isSteps } from '../arch-backend.js';
 import { KvmError } from '../errors.js';
+import type { Steps } from '../sched/steps.js';
 import type { Kvm } from '../kvm.js';
 import type { MemorySlot } from '../memslots/memory-slot.js';
 import { kvmDirtyBitmapBytes } from '../memslots/memory-slot.js';
@@ -76,14 +78,24 @@ function enableLogDirtyWord(kvm: Kvm, slot: MemorySlot, bm: Uint8Array, at: numb
  * it (s390, powerpc) get the copy-only kvm_get_dirty_log().
  * @see virt/kvm/kvm_main.c kvm_vm_ioctl_get_dirty_log(), kvm_get_dirty_log_protect(), kvm_get_dirty_log() (6.18)
  */
-export function kvmVmIoctlGetDirtyLog(kvm: Kvm, slotField: number): Uint8Array {
+export function* kvmVmIoctlGetDirtyLog(kvm: Kvm, slotField: number): Steps<Uint8Array> {
   if (kvm.vmDead) throw new KvmError('EIO', 'the VM is dead (kvm->vm_dead)');
-  // mutex_lock(&kvm->slots_lock)
+  yield* kvm.slotsLock.lock();
+  try {
+    return yield* kvmGetDirtyLogProtect(kvm, slotField);
+  } finally {
+    kvm.slotsLock.unlock();
+  }
+}
+
+/** @see virt/kvm/kvm_main.c kvm_get_dirty_log_protect() (6.18) */
+function* kvmGetDirtyLogProtect(kvm: Kvm, slotField: number): Steps<Uint8Array> {
   if (!kvm.kvmUseDirtyBitmap()) throw new KvmError('ENXIO', 'KVM_GET_DIRTY_LOG: the VM uses a dirty ring without a bitmap');
   const { asId, id } = dirtyLogSlot(kvm, slotField, 'KVM_GET_DIRTY_LOG');
   const memslot = loggedSlot(kvm, asId, id, 'KVM_GET_DIRTY_LOG');
   const bm = memslot.dirtyBitmap!;
-  kvm.arch.syncDirtyLog(memslot);
+  const sync = kvm.arch.syncDirtyLog(memslot);
+  if (isSteps(sync)) yield* sync;
   const n = kvmDirtyBitmapBytes(memslot.npages);
 
   if (!kvm.caps.dirtyLogReadProtect || kvm.manualDirtyLogProtect !== 0) return bm.slice(0, n);
@@ -91,7 +103,7 @@ export function kvmVmIoctlGetDirtyLog(kvm: Kvm, slotField: number): Uint8Array {
   const second = bm.subarray(n, 2 * n);
   second.fill(0);
   let flush = false;
-  // KVM_MMU_LOCK(kvm)
+  yield* kvm.mmuLock.write(); // KVM_MMU_LOCK(kvm)
   for (let at = 0; at < n; at += 8) {
     let any = 0;
     for (let b = 0; b < 8; b++) any |= bm[at + b]!;
@@ -104,7 +116,7 @@ export function kvmVmIoctlGetDirtyLog(kvm: Kvm, slotField: number): Uint8Array {
     }
     enableLogDirtyWord(kvm, memslot, second, at, at * 8);
   }
-  // KVM_MMU_UNLOCK(kvm)
+  kvm.mmuLock.writeUnlock();
   if (flush) kvm.kvmFlushRemoteTlbsMemslot(memslot);
   return second.slice();
 }
@@ -113,11 +125,20 @@ export function kvmVmIoctlGetDirtyLog(kvm: Kvm, slotField: number): Uint8Array {
  * KVM_CLEAR_DIRTY_LOG.
  * @see virt/kvm/kvm_main.c kvm_vm_ioctl_clear_dirty_log(), kvm_clear_dirty_log_protect() (6.18)
  */
-export function kvmVmIoctlClearDirtyLog(kvm: Kvm, slotField: number, firstPage: bigint, numPages: number, user: Uint8Array | null): void {
+export function* kvmVmIoctlClearDirtyLog(kvm: Kvm, slotField: number, firstPage: bigint, numPages: number, user: Uint8Array | null): Steps {
   if (kvm.vmDead) throw new KvmError('EIO', 'the VM is dead (kvm->vm_dead)');
   // Only KVM_GENERIC_DIRTYLOG_READ_PROTECT architectures have this ioctl.
   if (!kvm.caps.dirtyLogReadProtect) throw new KvmError('ENOTTY', 'KVM_CLEAR_DIRTY_LOG: not supported on this architecture');
-  // mutex_lock(&kvm->slots_lock)
+  yield* kvm.slotsLock.lock();
+  try {
+    yield* kvmClearDirtyLogProtect(kvm, slotField, firstPage, numPages, user);
+  } finally {
+    kvm.slotsLock.unlock();
+  }
+}
+
+/** @see virt/kvm/kvm_main.c kvm_clear_dirty_log_protect() (6.18) */
+function* kvmClearDirtyLogProtect(kvm: Kvm, slotField: number, firstPage: bigint, numPages: number, user: Uint8Array | null): Steps {
   if (!kvm.kvmUseDirtyBitmap()) throw new KvmError('ENXIO', 'KVM_CLEAR_DIRTY_LOG: the VM uses a dirty ring without a bitmap');
   const { asId, id } = dirtyLogSlot(kvm, slotField, 'KVM_CLEAR_DIRTY_LOG');
   const skipAlign = kvm.faults.clearDirtyLogSkipsAlignmentCheck === true;
@@ -137,7 +158,8 @@ export function kvmVmIoctlClearDirtyLog(kvm: Kvm, slotField: number, firstPage: 
   }
   const words = Math.ceil(numPages / 64);
   const nBytes = words * 8;
-  kvm.arch.syncDirtyLog(memslot);
+  const sync = kvm.arch.syncDirtyLog(memslot);
+  if (isSteps(sync)) yield* sync;
   // copy_from_user() of ALIGN(num_pages, 64) / 8 bytes into the second bitmap.
   if (nBytes > 0 && (user === null || user.length < nBytes)) {
     throw new KvmError('EFAULT', `KVM_CLEAR_DIRTY_LOG: the user bitmap must hold ${nBytes} bytes (got ${user === null ? 'NULL' : user.length})`);
@@ -147,7 +169,7 @@ export function kvmVmIoctlClearDirtyLog(kvm: Kvm, slotField: number, firstPage: 
   if (nBytes > 0) second.set(user!.subarray(0, Math.min(nBytes, live)));
   let flush = false;
   const first = Number(firstPage);
-  // KVM_MMU_LOCK(kvm)
+  yield* kvm.mmuLock.write(); // KVM_MMU_LOCK(kvm)
   for (let w = 0, offset = first; w < words; w++, offset += 64) {
     const at = offset >>> 3; // byte index in the live bitmap
     const src = w * 8;
@@ -164,7 +186,7 @@ export function kvmVmIoctlClearDirtyLog(kvm: Kvm, slotField: number, firstPage: 
       enableLogDirtyWord(kvm, memslot, second, src, offset);
     }
   }
-  // KVM_MMU_UNLOCK(kvm)
+  kvm.mmuLock.writeUnlock();
   if (flush) kvm.kvmFlushRemoteTlbsMemslot(memslot);
 }
 

@@ -4,8 +4,10 @@
  *
  * @see virt/kvm/kvm_main.c (Linux 6.18; kvm-generic.md §1–§2)
  */
+import { isSteps } from '../arch-backend.js';
 import { KvmError } from '../errors.js';
 import type { Kvm } from '../kvm.js';
+import { point, waitPoint, type Steps, type WaitCondition, type YieldPoint } from '../sched/steps.js';
 import {
   KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS,
   KVM_MEMSLOT_INVALID,
@@ -32,7 +34,7 @@ const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
  * The ioctl entry: the v1 flag filter, then kvm_vm_ioctl_set_memory_region().
  * @see virt/kvm/kvm_main.c kvm_vm_ioctl() case KVM_SET_USER_MEMORY_REGION(2) (6.18)
  */
-export function kvmVmIoctlSetUserMemoryRegion(kvm: Kvm, mem: UserspaceMemoryRegion, v2: boolean): void {
+export function* kvmVmIoctlSetUserMemoryRegion(kvm: Kvm, mem: UserspaceMemoryRegion, v2: boolean): Steps {
   if (kvm.vmDead) throw new KvmError('EIO', 'the VM is dead (kvm->vm_dead)');
   if (!v2 && (mem.flags & ~KVM_SET_USER_MEMORY_REGION_V1_FLAGS) !== 0) {
     throw new KvmError(
@@ -40,17 +42,21 @@ export function kvmVmIoctlSetUserMemoryRegion(kvm: Kvm, mem: UserspaceMemoryRegi
       `flags ${hex(mem.flags)}: KVM_SET_USER_MEMORY_REGION (v1) accepts only LOG_DIRTY_PAGES|READONLY (0x3)`,
     );
   }
-  kvmVmIoctlSetMemoryRegion(kvm, mem);
+  yield* kvmVmIoctlSetMemoryRegion(kvm, mem);
 }
 
 /** @see virt/kvm/kvm_main.c kvm_vm_ioctl_set_memory_region() (6.18) */
-export function kvmVmIoctlSetMemoryRegion(kvm: Kvm, mem: UserspaceMemoryRegion): void {
+export function* kvmVmIoctlSetMemoryRegion(kvm: Kvm, mem: UserspaceMemoryRegion): Steps {
   const id = mem.slot & 0xffff;
   if (id >= kvm.userMemSlots) {
     throw new KvmError('EINVAL', `slot id ${id} (slot ${hex(mem.slot)}): ids must be below KVM_USER_MEM_SLOTS (${kvm.userMemSlots})`);
   }
-  // guard(mutex)(&kvm->slots_lock): the model is single-threaded here (see docs/concurrency.md).
-  kvmSetMemoryRegion(kvm, mem);
+  yield* kvm.slotsLock.lock(); // guard(mutex)(&kvm->slots_lock)
+  try {
+    yield* kvmSetMemoryRegion(kvm, mem);
+  } finally {
+    kvm.slotsLock.unlock();
+  }
 }
 
 /** @see virt/kvm/kvm_main.c check_memory_region_flags() (6.18) */
@@ -80,7 +86,7 @@ function accessOk(kvm: Kvm, addr: bigint, size: bigint): boolean {
  * The memslot ABI's validation and change-kind decision (kvm-generic.md §1.3 rules 4–21).
  * @see virt/kvm/kvm_main.c kvm_set_memory_region() (6.18)
  */
-export function kvmSetMemoryRegion(kvm: Kvm, mem: UserspaceMemoryRegion): void {
+export function* kvmSetMemoryRegion(kvm: Kvm, mem: UserspaceMemoryRegion): Steps {
   checkMemoryRegionFlags(kvm, mem);
 
   const asId = mem.slot >>> 16;
@@ -116,7 +122,7 @@ export function kvmSetMemoryRegion(kvm: Kvm, mem: UserspaceMemoryRegion): void {
   if (size === 0n) {
     if (old === null || old.npages === 0) throw new KvmError('EINVAL', `DELETE of slot ${id} (address space ${asId}), which does not exist`);
     if (kvm.nrMemslotPages < old.npages) throw new KvmError('EIO', 'nr_memslot_pages underflow (WARN)');
-    kvmSetMemslot(kvm, old, null, 'DELETE');
+    yield* kvmSetMemslot(kvm, old, null, 'DELETE');
     return;
   }
 
@@ -154,7 +160,7 @@ export function kvmSetMemoryRegion(kvm: Kvm, mem: UserspaceMemoryRegion): void {
     // kvm_gmem_bind(): fget() of the fd. The model has no guest_memfd files, so every fd is bad.
     throw new KvmError('EBADF', `guest_memfd ${mem.guestMemfd ?? 0}: no guest_memfd file (not modelled yet)`);
   }
-  kvmSetMemslot(kvm, old, newSlot, change);
+  yield* kvmSetMemslot(kvm, old, newSlot, change);
 }
 
 /**
@@ -169,37 +175,62 @@ export function kvmCheckMemslotOverlap(kvm: Kvm, slots: MemslotSet, id: number, 
   return false;
 }
 
+const P_SWAP_PUBLISHED = point('kvm_swap_active_memslots: published');
+
+/** The swap's wait: no MMU-notifier invalidation between its start and end. */
+function noInvalidationInFlight(kvm: Kvm): YieldPoint {
+  let p = SWAP_WAITS.get(kvm);
+  if (p === undefined) {
+    const cond: WaitCondition = {
+      ready: () => kvm.mnActiveInvalidateCount === 0,
+      describe: () => `mn_active_invalidate_count == 0 (is ${kvm.mnActiveInvalidateCount})`,
+    };
+    p = waitPoint('kvm_swap_active_memslots: rcuwait mn_active_invalidate_count', cond);
+    SWAP_WAITS.set(kvm, p);
+  }
+  return p;
+}
+const SWAP_WAITS = new WeakMap<Kvm, YieldPoint>();
+
 /**
- * Publish the inactive set, wait for readers, and advance the generation.
+ * Publish the inactive set, wait for readers, and advance the generation. Called with
+ * slots_arch_lock held; releases it.
  * @see virt/kvm/kvm_main.c kvm_swap_active_memslots() (6.18)
  */
-export function kvmSwapActiveMemslots(kvm: Kvm, asId: number): void {
+export function* kvmSwapActiveMemslots(kvm: Kvm, asId: number): Steps {
   const store = kvm.memslots;
   const slots = store.inactive(asId);
   let gen = store.active(asId).generation;
   if (gen >= KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS) throw new Error('kvm_swap_active_memslots: generation already in progress (WARN)');
   // A unique value no cache can match while the update is in flight.
   slots.generation = gen + KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS;
-  // Here the kernel waits for mn_active_invalidate_count == 0 (no memslot change between an
-  // invalidate_range_start and its end) — sequential model: nothing is in flight.
-  store.publish(asId);
-  // mutex_unlock(slots_arch_lock); synchronize_srcu_expedited(): no readers outlive the swap here.
+  // Under mn_invalidate_lock: wait until no invalidate_range_start is unmatched by its end, so
+  // that no memslot changes between the two (their begin/end calls would not balance), then
+  // publish — one atomic step, as the spinlock makes it.
+  if (!kvm.faults.swapIgnoresInflightInvalidations) yield noInvalidationInFlight(kvm);
+  store.publish(asId); // rcu_assign_pointer(kvm->memslots[as_id], slots)
+  kvm.slotsArchLock.unlock();
+  yield P_SWAP_PUBLISHED;
+  // Readers of the old set may still be using it: wait for them before anyone edits it.
+  yield* kvm.srcu.synchronize(); // synchronize_srcu_expedited()
   gen = slots.generation - KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS + kvm.nrMemslotAsIds;
   if (kvm.faults.memslotsUpdatedAfterInstall) {
     slots.generation = gen;
-    kvm.arch.memslotsUpdated(gen);
+    const r = kvm.arch.memslotsUpdated(gen);
+    if (isSteps(r)) yield* r;
   } else {
     // The arch sees the final generation before it is stored, so an MMIO SPTE created now
     // with the in-progress value can never match it.
-    kvm.arch.memslotsUpdated(gen);
+    const r = kvm.arch.memslotsUpdated(gen);
+    if (isSteps(r)) yield* r;
     slots.generation = gen;
   }
   if (kvm.trace) kvm.emit('kvm_swap_active_memslots', { as_id: asId, gen });
 }
 
 /** @see virt/kvm/kvm_main.c kvm_activate_memslot() (6.18) */
-export function kvmActivateMemslot(kvm: Kvm, asId: number, old: MemorySlot | null, newSlot: MemorySlot | null): void {
-  kvmSwapActiveMemslots(kvm, asId);
+export function* kvmActivateMemslot(kvm: Kvm, asId: number, old: MemorySlot | null, newSlot: MemorySlot | null): Steps {
+  yield* kvmSwapActiveMemslots(kvm, asId);
   kvm.memslots.propagate(asId, old, newSlot);
 }
 
@@ -207,20 +238,22 @@ export function kvmActivateMemslot(kvm: Kvm, asId: number, old: MemorySlot | nul
  * Make the INVALID copy of `old` active, then let the arch drop the old slot's mappings.
  * @see virt/kvm/kvm_main.c kvm_invalidate_memslot() (6.18)
  */
-export function kvmInvalidateMemslot(kvm: Kvm, old: MemorySlot, invalid: MemorySlot): void {
+export function* kvmInvalidateMemslot(kvm: Kvm, old: MemorySlot, invalid: MemorySlot): Steps {
   invalid.flags |= KVM_MEMSLOT_INVALID;
   kvm.memslots.replace(old.asId, old, invalid);
   // Note: the old slot is deliberately not propagated; the now-inactive set keeps `old`, so a
   // failing prepare can swap straight back to it.
-  kvmSwapActiveMemslots(kvm, old.asId);
-  kvm.arch.flushShadowMemslot(old);
+  yield* kvmSwapActiveMemslots(kvm, old.asId);
+  const r = kvm.arch.flushShadowMemslot(old);
+  if (isSteps(r)) yield* r;
   kvm.arch.guestMemoryReclaimed();
-  // mutex_lock(slots_arch_lock); arch data may have changed while it was dropped.
+  yield* kvm.slotsArchLock.lock();
+  // Arch data may have changed while slots_arch_lock was dropped.
   old.arch = invalid.arch;
 }
 
 /** @see virt/kvm/kvm_main.c kvm_prepare_memory_region() (6.18) */
-export function kvmPrepareMemoryRegion(kvm: Kvm, old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): void {
+export function* kvmPrepareMemoryRegion(kvm: Kvm, old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): Steps {
   let allocated = false;
   if (change !== 'DELETE' && newSlot !== null) {
     if (!(newSlot.flags & KVM_MEM_LOG_DIRTY_PAGES)) newSlot.dirtyBitmap = null;
@@ -237,7 +270,8 @@ export function kvmPrepareMemoryRegion(kvm: Kvm, old: MemorySlot | null, newSlot
     }
   }
   try {
-    kvm.arch.prepareMemoryRegion(old, newSlot, change);
+    const r = kvm.arch.prepareMemoryRegion(old, newSlot, change);
+    if (isSteps(r)) yield* r;
   } catch (e) {
     // Free the bitmap on failure if it was allocated above.
     if (allocated && newSlot !== null) kvmDestroyDirtyBitmap(kvm, newSlot);
@@ -246,7 +280,7 @@ export function kvmPrepareMemoryRegion(kvm: Kvm, old: MemorySlot | null, newSlot
 }
 
 /** @see virt/kvm/kvm_main.c kvm_commit_memory_region() (6.18) */
-export function kvmCommitMemoryRegion(kvm: Kvm, old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): void {
+export function* kvmCommitMemoryRegion(kvm: Kvm, old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): Steps {
   const oldFlags = old?.flags ?? 0;
   const newFlags = newSlot?.flags ?? 0;
   // Before the arch hook, so architectures can consume the result directly.
@@ -254,7 +288,8 @@ export function kvmCommitMemoryRegion(kvm: Kvm, old: MemorySlot | null, newSlot:
   else if (change === 'CREATE') kvm.nrMemslotPages += newSlot!.npages;
   if ((oldFlags ^ newFlags) & KVM_MEM_LOG_DIRTY_PAGES) kvm.nrMemslotsDirtyLogging += newFlags & KVM_MEM_LOG_DIRTY_PAGES ? 1 : -1;
 
-  kvm.arch.commitMemoryRegion(old, newSlot, change);
+  const r = kvm.arch.commitMemoryRegion(old, newSlot, change);
+  if (isSteps(r)) yield* r;
 
   switch (change) {
     case 'CREATE':
@@ -281,8 +316,9 @@ export function kvmFreeMemslot(kvm: Kvm, slot: MemorySlot): void {
  * The memslot update protocol. Callers hold slots_lock.
  * @see virt/kvm/kvm_main.c kvm_set_memslot() (6.18)
  */
-export function kvmSetMemslot(kvm: Kvm, old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): void {
-  // mutex_lock(&kvm->slots_arch_lock): released inside the first swap.
+export function* kvmSetMemslot(kvm: Kvm, old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): Steps {
+  // Released inside the first swap, or below on an early error.
+  yield* kvm.slotsArchLock.lock();
   const asId = (old ?? newSlot)!.asId;
   let invalid: MemorySlot | null = null;
   if (change === 'DELETE' || change === 'MOVE') {
@@ -291,19 +327,23 @@ export function kvmSetMemslot(kvm: Kvm, old: MemorySlot | null, newSlot: MemoryS
     invalid = kvmCopyMemslot(old!);
     if (kvm.faults.deleteWithoutInvalidStep) {
       // Bug: flush while the old slot is still the visible one.
-      kvm.arch.flushShadowMemslot(old!);
+      kvm.slotsArchLock.unlock();
+      const r = kvm.arch.flushShadowMemslot(old!);
+      if (isSteps(r)) yield* r;
       kvm.arch.guestMemoryReclaimed();
+      yield* kvm.slotsArchLock.lock();
       invalid = null;
     } else {
-      kvmInvalidateMemslot(kvm, old!, invalid);
+      yield* kvmInvalidateMemslot(kvm, old!, invalid);
     }
   }
 
   try {
-    kvmPrepareMemoryRegion(kvm, old, newSlot, change);
+    yield* kvmPrepareMemoryRegion(kvm, old, newSlot, change);
   } catch (e) {
     // For DELETE and MOVE, the inactive set still holds `old`: swap back to it.
-    if (invalid !== null) kvmActivateMemslot(kvm, asId, invalid, old);
+    if (invalid !== null) yield* kvmActivateMemslot(kvm, asId, invalid, old);
+    else kvm.slotsArchLock.unlock();
     throw e;
   }
 
@@ -312,21 +352,21 @@ export function kvmSetMemslot(kvm: Kvm, old: MemorySlot | null, newSlot: MemoryS
   switch (change) {
     case 'CREATE':
       store.replace(asId, null, newSlot);
-      kvmActivateMemslot(kvm, asId, null, newSlot);
+      yield* kvmActivateMemslot(kvm, asId, null, newSlot);
       break;
     case 'DELETE':
       store.replace(asId, old, null);
-      kvmActivateMemslot(kvm, asId, invalid ?? old, null);
+      yield* kvmActivateMemslot(kvm, asId, invalid ?? old, null);
       break;
     case 'MOVE':
       store.replace(asId, old, newSlot);
-      kvmActivateMemslot(kvm, asId, invalid ?? old, newSlot);
+      yield* kvmActivateMemslot(kvm, asId, invalid ?? old, newSlot);
       break;
     case 'FLAGS_ONLY':
       store.replace(asId, old, newSlot);
-      kvmActivateMemslot(kvm, asId, old, newSlot);
+      yield* kvmActivateMemslot(kvm, asId, old, newSlot);
       break;
   }
 
-  kvmCommitMemoryRegion(kvm, old, newSlot, change);
+  yield* kvmCommitMemoryRegion(kvm, old, newSlot, change);
 }

@@ -6,6 +6,7 @@ import type { ArchBackend } from '../arch-backend.js';
 import { isKvmError, type KvmError } from '../errors.js';
 import { createVm, type Kvm } from '../kvm.js';
 import type { MemslotStoreKind } from '../memslots/memslot-store.js';
+import { runSync } from '../sched/steps.js';
 import { referenceBackend } from '../testing/reference-backend.js';
 import {
   bitmapToHex,
@@ -128,8 +129,21 @@ function runOp(kvm: Kvm, op: Exclude<ReplayOp, { op: 'create_vm' }>): ReplayOutp
       kvm.clearDirtyLog(op.slot, op.firstPage, op.numPages, op.bitmap);
       return { ret: 0 };
     case 'vcpu_read':
-    case 'vcpu_write':
-      return errorOutput('EOPNOTSUPP', `${op.op}: backend ${kvm.backend.name} has no vCPU model yet`);
+    case 'vcpu_write': {
+      if (kvm.arch.mmu === undefined) return errorOutput('EOPNOTSUPP', `${op.op}: backend ${kvm.backend.name} has no vCPU model yet`);
+      const size = op.size;
+      if (op.gpa >= 1n << 32n || op.gpa % BigInt(size) !== 0n) {
+        return errorOutput('EINVAL', `${op.op}: gpa ${hex(op.gpa)} must be below 2^32 and a multiple of size ${size}`);
+      }
+      const write = op.op === 'vcpu_write';
+      const value = write ? op.value : 0n;
+      if (write && value >> BigInt(8 * size) !== 0n) return errorOutput('EINVAL', `vcpu_write: value ${hex(value)} is wider than ${size} bytes`);
+      const r = runSync(kvm.createVcpu(0).accessSteps(Number(op.gpa), size, write, value));
+      if (r.exit === 'none') return write ? { ret: 0, exit: 'none' } : { ret: 0, exit: 'none', value: hex(r.value) };
+      return write
+        ? { ret: 0, exit: 'mmio', phys_addr: hex(r.physAddr), len: r.len, is_write: true, data: hex(r.data) }
+        : { ret: 0, exit: 'mmio', phys_addr: hex(r.physAddr), len: r.len, is_write: false };
+    }
   }
 }
 

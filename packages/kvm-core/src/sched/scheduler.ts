@@ -120,7 +120,19 @@ export class Scheduler {
       }
       return { choices, runnable: runnableLog, preemptions, trace };
     } catch (error) {
-      for (const a of this.actors) if (!a.done) a.gen.return(undefined);
+      // Unwind the others as themselves (their finally blocks release what they hold); a failure
+      // while unwinding must not hide the error that ended the run.
+      for (const a of this.actors) {
+        if (a.done) continue;
+        setCurrentActor(a);
+        try {
+          a.gen.return(undefined);
+        } catch {
+          // ignored: the run already failed
+        } finally {
+          setCurrentActor(null);
+        }
+      }
       return { choices, runnable: runnableLog, preemptions, trace, error };
     }
   }

@@ -5,3 +5,4 @@
 export * from './reference-backend.js';
 export * from './naive-memslot-model.js';
 export * from './invariants.js';
+export * from './reference-mmu.js';

@@ -71,3 +71,36 @@ export function checkMemslotInvariants(kvm: Kvm): void {
   // 8. nr_memslot_pages is the sum over all slots
   if (kvm.nrMemslotPages !== pages) fail('8', `nr_memslot_pages ${kvm.nrMemslotPages} != ${pages}`);
 }
+
+/**
+ * The MMU-notifier protocol at rest (kvm-generic.md §9 items 5–6): nothing in flight, every lock
+ * released, no SRCU reader left.
+ */
+export function checkNotifierQuiescent(kvm: Kvm): void {
+  if (kvm.mnActiveInvalidateCount !== 0) fail('5', `mn_active_invalidate_count is ${kvm.mnActiveInvalidateCount} at rest`);
+  if (kvm.mmuInvalidateInProgress !== 0) fail('6', `mmu_invalidate_in_progress is ${kvm.mmuInvalidateInProgress} at rest`);
+  if (kvm.mmuLock.isHeld()) fail('locks', 'mmu_lock still held');
+  if (kvm.slotsLock.isHeld() || kvm.slotsArchLock.isHeld()) fail('locks', 'slots_lock or slots_arch_lock still held');
+  if (kvm.srcu.readers !== 0) fail('srcu', `${kvm.srcu.readers} SRCU readers left`);
+}
+
+/**
+ * The point of the whole notifier protocol: every secondary-MMU mapping is of a visible slot and
+ * points at the frame the host page table maps at that hva now (writable only if the host allows).
+ * A mapping that survived an invalidation, a DELETE or a MOVE breaks this.
+ */
+export function checkMmuCoherence(kvm: Kvm): void {
+  const mmu = kvm.arch.mmu;
+  if (mmu === undefined) return;
+  mmu.forEachMapping((asId, gfn, frame) => {
+    const slot = kvm.memslots.active(asId).searchMemslots(gfn, false);
+    if (slot === null || slot.flags & KVM_MEMSLOT_INVALID) {
+      fail('coherence', `gfn 0x${gfn.toString(16)} (as ${asId}) is mapped to frame ${frame} but no visible memslot contains it`);
+    }
+    const hvaPfn = slot.hvaPfn + (gfn - slot.baseGfn);
+    const hostFrame = kvm.host.frameOf(hvaPfn);
+    if (hostFrame !== frame) {
+      fail('coherence', `gfn 0x${gfn.toString(16)} maps frame ${frame}, but the host maps hva 0x${(hvaPfn * 4096).toString(16)} to ${hostFrame < 0 ? 'nothing' : `frame ${hostFrame}`} (a stale mapping)`);
+    }
+  });
+}

@@ -7,7 +7,10 @@
  * log, and the max-gfn rule of kvm_arch_prepare_memory_region()), so replays agree with a real
  * x86 kernel before the x86 package exists.
  */
-import { ArchBackendBase, ArchVmBase, type ArchCapabilities, type ArchVm, type KvmGfnRange } from '../arch-backend.js';
+import { ArchBackendBase, ArchVmBase, type ArchCapabilities, type ArchVm, type KvmGfnRange, type MaybeSteps } from '../arch-backend.js';
+import { point, type Steps } from '../sched/steps.js';
+import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from '../uapi.js';
+import { ReferenceMmu } from './reference-mmu.js';
 import { KvmError, type ErrnoName } from '../errors.js';
 import type { Kvm } from '../kvm.js';
 import type { MemorySlot } from '../memslots/memory-slot.js';
@@ -62,6 +65,7 @@ export const X86_REFERENCE_CAPABILITIES: ArchCapabilities = Object.freeze({
   genericMmuNotifier: true,
   dirtyLogReadProtect: true,
   dirtyLogManualCaps: 3,
+  faultLock: 'read',
 });
 
 export const GENERIC_REFERENCE_CAPABILITIES: ArchCapabilities = Object.freeze({ arch: 'reference', usesHvaTree: true });
@@ -85,9 +89,15 @@ export class ReferenceBackend extends ArchBackendBase {
   }
 }
 
-/** The per-VM side: a recorder of hook calls. */
+const P_AGE_READ = point('reference age: read the entry (lockless)');
+
+/**
+ * The per-VM side: a recorder of hook calls, over a flat secondary MMU ({@link ReferenceMmu}).
+ * Hooks that take mmu_lock in the kernel take it here too.
+ */
 export class ReferenceArchVm extends ArchVmBase implements ArchVm {
   readonly calls: HookCall[] = [];
+  readonly mmu: ReferenceMmu;
   private readonly failPrepare: ReferenceBackendOptions['failPrepare'];
   private readonly maxGfn: number;
   private readonly recording: boolean;
@@ -95,6 +105,7 @@ export class ReferenceArchVm extends ArchVmBase implements ArchVm {
   constructor(kvm: Kvm, options: ReferenceBackendOptions) {
     super(kvm);
     this.recording = options.record ?? true;
+    this.mmu = new ReferenceMmu(kvm.nrMemslotAsIds);
     this.failPrepare = options.failPrepare;
     this.maxGfn = options.maxGfn ?? ((options.profile ?? 'x86') === 'x86' ? 2 ** 40 - 1 : Number.MAX_SAFE_INTEGER);
   }
@@ -118,8 +129,22 @@ export class ReferenceArchVm extends ArchVmBase implements ArchVm {
     if (errno !== undefined) throw new KvmError(errno, 'kvm_arch_prepare_memory_region failed (injected by the test)');
   }
 
-  override commitMemoryRegion(old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): void {
+  override commitMemoryRegion(old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): MaybeSteps<void> {
     if (this.recording) this.record({ hook: 'kvm_arch_commit_memory_region', change, old: old?.id ?? null, new: newSlot?.id ?? null });
+    // Logging turned on: write-protect the slot so the next write of each page faults and is
+    // logged (unless INITIALLY_SET defers it to the first CLEAR, as x86 does).
+    const logs = (f: number | undefined): boolean => ((f ?? 0) & KVM_MEM_LOG_DIRTY_PAGES) !== 0;
+    if (change === 'FLAGS_ONLY' && newSlot !== null && logs(newSlot.flags) && !logs(old?.flags) && !(newSlot.flags & KVM_MEM_READONLY)) {
+      if (!this.kvm.kvmDirtyLogManualProtectAndInitSet()) return this.writeProtectSlot(newSlot);
+    }
+    return undefined;
+  }
+
+  private *writeProtectSlot(slot: MemorySlot): Steps {
+    yield* this.kvm.mmuLock.write();
+    for (const [g] of this.mmu.entriesIn(slot.asId, slot.baseGfn, slot.baseGfn + slot.npages)) this.mmu.writeProtect(slot.asId, g);
+    this.kvm.mmuLock.writeUnlock();
+    this.kvm.kvmFlushRemoteTlbsMemslot(slot);
   }
 
   override freeMemslot(slot: MemorySlot): void {
@@ -130,12 +155,28 @@ export class ReferenceArchVm extends ArchVmBase implements ArchVm {
     if (this.recording) this.record({ hook: 'kvm_arch_memslots_updated', gen });
   }
 
-  override flushShadowMemslot(slot: MemorySlot): void {
+  override flushShadowMemslot(slot: MemorySlot): MaybeSteps<void> {
     if (this.recording) this.record({ hook: 'kvm_arch_flush_shadow_memslot', old: slot.id, flags: slot.flags });
+    return this.zapSlot(slot);
   }
 
-  override flushShadowAll(): void {
+  /** Zap only the slot's range (arm64/mips style), under mmu_lock, then flush. */
+  private *zapSlot(slot: MemorySlot): Steps {
+    yield* this.kvm.mmuLock.write();
+    const flush = this.mmu.zap(slot.asId, slot.baseGfn, slot.baseGfn + slot.npages);
+    this.kvm.mmuLock.writeUnlock();
+    if (flush) this.kvm.kvmFlushRemoteTlbs();
+  }
+
+  override flushShadowAll(): MaybeSteps<void> {
     if (this.recording) this.record({ hook: 'kvm_arch_flush_shadow_all' });
+    return this.zapAll();
+  }
+
+  private *zapAll(): Steps {
+    yield* this.kvm.mmuLock.write();
+    for (let as = 0; as < this.mmu.tables.length; as++) this.mmu.zap(as, 0, Number.MAX_SAFE_INTEGER);
+    this.kvm.mmuLock.writeUnlock();
   }
 
   override guestMemoryReclaimed(): void {
@@ -144,21 +185,60 @@ export class ReferenceArchVm extends ArchVmBase implements ArchVm {
 
   override unmapGfnRange(range: KvmGfnRange): boolean {
     if (this.recording) this.record({ hook: 'kvm_unmap_gfn_range', old: range.slot.id, start: range.start, end: range.end });
-    return false;
+    const zapped = this.mmu.zap(range.slot.asId, range.start, range.end);
+    // The return protocol: "please flush" when the architecture leaves TLB flushing to the core.
+    return zapped && this.kvm.caps.unmapRequestsFlush;
   }
 
-  override ageGfn(range: KvmGfnRange): boolean {
+  override ageGfn(range: KvmGfnRange): MaybeSteps<boolean> {
     if (this.recording) this.record({ hook: 'kvm_age_gfn', old: range.slot.id, start: range.start, end: range.end });
-    return false;
+    return range.lockless ? this.ageLockless(range) : this.ageLocked(range);
+  }
+
+  /** Under mmu_lock: test and clear in one go. */
+  private ageLocked(range: KvmGfnRange): boolean {
+    const t = this.mmu.tables[range.slot.asId]!;
+    let young = false;
+    for (const [g, e] of this.mmu.entriesIn(range.slot.asId, range.start, range.end)) {
+      if (ReferenceMmu.isYoung(e)) {
+        young = true;
+        t.set(g, ReferenceMmu.withoutYoung(e));
+      }
+    }
+    return young;
+  }
+
+  /**
+   * Without mmu_lock (KVM_MMU_LOCKLESS_AGING): read each entry, then clear its young bit with a
+   * compare-and-exchange that fails if a racing zap or fault changed the entry meanwhile — a
+   * plain store would resurrect a zapped mapping.
+   */
+  private *ageLockless(range: KvmGfnRange): Steps<boolean> {
+    const asId = range.slot.asId;
+    const t = this.mmu.tables[asId]!;
+    let young = false;
+    for (const [g, e] of this.mmu.entriesIn(asId, range.start, range.end)) {
+      if (!ReferenceMmu.isYoung(e)) continue;
+      young = true;
+      yield P_AGE_READ;
+      if (t.get(g) === e) t.set(g, ReferenceMmu.withoutYoung(e)); // cmpxchg
+    }
+    return young;
   }
 
   override testAgeGfn(range: KvmGfnRange): boolean {
     if (this.recording) this.record({ hook: 'kvm_test_age_gfn', old: range.slot.id, start: range.start, end: range.end });
+    for (const [, e] of this.mmu.entriesIn(range.slot.asId, range.start, range.end)) if (ReferenceMmu.isYoung(e)) return true;
     return false;
   }
 
   override mmuEnableLogDirtyPtMasked(slot: MemorySlot, gfnOffset: number, maskLo: number, maskHi: number): void {
     if (this.recording) this.record({ hook: 'kvm_arch_mmu_enable_log_dirty_pt_masked', old: slot.id, start: gfnOffset, maskLo, maskHi });
+    // Re-protect the harvested pages so their next write faults and is logged again.
+    for (let i = 0; i < 32; i++) {
+      if ((maskLo >>> i) & 1) this.mmu.writeProtect(slot.asId, slot.baseGfn + gfnOffset + i);
+      if ((maskHi >>> i) & 1) this.mmu.writeProtect(slot.asId, slot.baseGfn + gfnOffset + 32 + i);
+    }
   }
 
   override syncDirtyLog(slot: MemorySlot): void {

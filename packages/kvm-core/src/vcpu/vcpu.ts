@@ -1,0 +1,138 @@
+/**
+ * The vCPU and the fault path every backend shares: a guest access first walks the secondary
+ * MMU (the architecture's {@link ArchMmu}); on a miss it faults: memslot lookup through the
+ * vCPU's last-used-slot cache → hva → snapshot of mmu_invalidate_seq → the host page (GUP) →
+ * mmu_lock → mmu_invalidate_retry_gfn() → the arch's map → mark dirty. Missing or INVALID slots
+ * and writes to READONLY slots exit to userspace as MMIO; an unmapped hva fails KVM_RUN with
+ * EFAULT (KVM_EXIT_MEMORY_FAULT).
+ *
+ * @see virt/kvm/kvm_main.c kvm_vcpu_gfn_to_memslot(), __kvm_faultin_pfn(), mark_page_dirty_in_slot() (6.18)
+ * @see arch/x86/kvm/mmu/mmu.c kvm_mmu_faultin_pfn(), is_page_fault_stale() (6.18) — the shape of the retry
+ * Simplification: one access never crosses a page (accesses are aligned, at most 8 bytes).
+ */
+import { isSteps } from '../arch-backend.js';
+import { markPageDirtyInSlot } from '../dirty-log/dirty-log.js';
+import { KvmError } from '../errors.js';
+import type { AccessSize } from '../host/page-frames.js';
+import type { Kvm } from '../kvm.js';
+import { KVM_HVA_ERR_BAD, KVM_HVA_ERR_RO_BAD, KvmVcpuMemslotCache, gfnToHvaMany, kvmVcpuGfnToMemslot } from '../memslots/lookup.js';
+import { point, runSync, waitPoint, type Steps, type YieldPoint } from '../sched/steps.js';
+import { PAGE_SIZE } from '../uapi.js';
+
+/** What a guest access did. */
+export type VcpuAccessResult =
+  | { readonly exit: 'none'; readonly value: bigint }
+  | { readonly exit: 'mmio'; readonly physAddr: number; readonly len: number; readonly isWrite: boolean; readonly data: bigint };
+
+const P_ACCESS = point('vcpu: guest access');
+const P_SEQ = point('fault: sampled mmu_invalidate_seq');
+const P_PFN = point('fault: got the host page (GUP)');
+/**
+ * The retry is a busy loop in the kernel (back to the guest, fault again). The model blocks it
+ * until the cause is gone — no invalidation of this gfn in progress — so a scheduler that keeps
+ * running the vCPU cannot livelock, while every interleaving a real spin allows stays possible.
+ */
+function retryPoint(kvm: Kvm, gfn: number): YieldPoint {
+  return waitPoint('fault: retry (invalidation raced)', {
+    ready: () => kvm.mmuInvalidateInProgress === 0 || gfn < kvm.mmuInvalidateRangeStart || gfn >= kvm.mmuInvalidateRangeEnd,
+    describe: () => `the invalidation of gfn 0x${gfn.toString(16)} to end (in_progress=${kvm.mmuInvalidateInProgress})`,
+  });
+}
+
+export class KvmVcpu {
+  readonly id: number;
+  readonly kvm: Kvm;
+  /** vcpu->last_used_slot and its generation */
+  readonly cache: KvmVcpuMemslotCache = new KvmVcpuMemslotCache();
+  /** kvm_arch_vcpu_memslots_id(): the address space this vCPU's accesses use. */
+  asId = 0;
+  /** Faults taken (handled EPT/stage-2 violations), retries included. */
+  faults = 0;
+  /** Faults retried because an invalidation raced with them. */
+  retries = 0;
+
+  constructor(kvm: Kvm, id: number) {
+    this.kvm = kvm;
+    this.id = id;
+  }
+
+  /** A guest load of `size` bytes at `gpa`. */
+  read(gpa: number, size: AccessSize): VcpuAccessResult {
+    return runSync(vcpuAccessSteps(this, gpa, size, false, 0n));
+  }
+
+  /** A guest store. */
+  write(gpa: number, size: AccessSize, value: bigint): VcpuAccessResult {
+    return runSync(vcpuAccessSteps(this, gpa, size, true, value));
+  }
+
+  accessSteps(gpa: number, size: AccessSize, write: boolean, value: bigint): Steps<VcpuAccessResult> {
+    return vcpuAccessSteps(this, gpa, size, write, value);
+  }
+}
+
+/** One guest access, with the generic fault path on a secondary-MMU miss. */
+export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, write: boolean, value: bigint): Steps<VcpuAccessResult> {
+  const kvm = vcpu.kvm;
+  const mmu = kvm.arch.mmu;
+  if (mmu === undefined) throw new KvmError('EOPNOTSUPP', `backend ${kvm.backend.name} has no vCPU model`);
+  if (kvm.mmReleased) throw new KvmError('EIO', 'the VM has no mm (released)');
+  const gfn = Math.floor(gpa / PAGE_SIZE);
+  const offset = gpa - gfn * PAGE_SIZE;
+  const idx = kvm.srcu.readLock(); // kvm_vcpu_srcu_read_lock(): held while the vCPU runs
+  // The vCPU thread is a user of the mm while in KVM_RUN: exit_mmap() cannot start meanwhile.
+  kvm.vcpusRunning++;
+  try {
+    for (;;) {
+      yield P_ACCESS;
+      const hit = mmu.translate(vcpu.asId, gfn, write);
+      if (hit >= 0) {
+        if (write) {
+          kvm.host.writeFrame(hit, offset, size, value);
+          return { exit: 'none', value: 0n };
+        }
+        return { exit: 'none', value: kvm.host.readFrame(hit, offset, size) };
+      }
+      // The secondary MMU missed: the page fault handler.
+      vcpu.faults++;
+      const slot = kvmVcpuGfnToMemslot(vcpu.cache, kvm.memslots.active(vcpu.asId), gfn);
+      const hva = gfnToHvaMany(slot, gfn, write);
+      if (hva === KVM_HVA_ERR_BAD || hva === KVM_HVA_ERR_RO_BAD) {
+        // No usable memslot, or a write to a READONLY one: emulated MMIO, an exit to userspace.
+        return { exit: 'mmio', physAddr: gpa, len: size, isWrite: write, data: write ? value : 0n };
+      }
+      const mmuSeq = kvm.mmuInvalidateSeq; // smp_rmb() follows
+      yield P_SEQ;
+      const frame = yield* kvm.host.faultInSteps(hva, write); // __kvm_faultin_pfn() → hva_to_pfn() (GUP)
+      if (frame < 0) {
+        throw new KvmError('EFAULT', `KVM_RUN: gpa 0x${gpa.toString(16)} is in slot ${slot!.id} but its hva page 0x${(hva * PAGE_SIZE).toString(16)} is not mapped (KVM_EXIT_MEMORY_FAULT)`);
+      }
+      yield P_PFN;
+      const readLock = kvm.caps.faultLock === 'read' && kvm.mmuLock.flavour === 'rwlock';
+      if (readLock) yield* kvm.mmuLock.read();
+      else yield* kvm.mmuLock.write();
+      let stale = false;
+      try {
+        // is_page_fault_stale(): an invalidation of this gfn started or finished since the sample.
+        stale = !kvm.faults.skipRetryCheck && kvm.mmuInvalidateRetryGfn(mmuSeq, gfn);
+        if (!stale) {
+          const m = mmu.map(slot!, gfn, frame, write);
+          if (isSteps(m)) yield* m;
+        }
+      } finally {
+        if (readLock) kvm.mmuLock.readUnlock();
+        else kvm.mmuLock.writeUnlock();
+      }
+      if (stale) {
+        vcpu.retries++;
+        yield retryPoint(kvm, gfn);
+        continue;
+      }
+      if (write) markPageDirtyInSlot(slot, gfn);
+      // Re-execute the access: now it hits the new mapping (or faults again if it was zapped).
+    }
+  } finally {
+    kvm.vcpusRunning--;
+    kvm.srcu.readUnlock(idx);
+  }
+}
