@@ -50,7 +50,7 @@
  */
 
 import { KvmError } from '../errors.js';
-import { runSync, point, type Steps } from '../sched/steps.js';
+import { SCHED, runSync, point, type Steps } from '../sched/steps.js';
 import { PAGE_SHIFT, PAGE_SIZE, TASK_SIZE_MAX_4LEVEL } from '../uapi.js';
 import {
   MMU_NOTIFIER_FAST_FAILED,
@@ -356,7 +356,7 @@ export class HostAddressSpace {
       yield* ops.release();
     }
     this.#subs.length = 0;
-    yield P_RELEASED;
+    if (SCHED.preemptive) yield P_RELEASED;
     // unmap_vmas(): its MMU_NOTIFY_UNMAP invalidation finds an empty subscriber list.
     for (const f of this.#pt.values()) if (f !== ZERO_FRAME) this.frames.free(f);
     for (const h of this.#huge.values()) this.frames.freeHuge(h.frame);
@@ -487,12 +487,12 @@ export class HostAddressSpace {
     }
     this.#setVmas(out);
     const inv = yield* this.#invalidateStart(s, e, 'UNMAP');
-    yield P_INVALIDATE_STARTED;
+    if (SCHED.preemptive) yield P_INVALIDATE_STARTED;
     const g: Gather = { frames: [], huge: [] };
     this.#zapHuge(s, e, g);
     this.#zapPtes(s, e, g);
     this.#freePgtables(s, e);
-    yield P_PAGE_TABLE_CHANGED;
+    if (SCHED.preemptive) yield P_PAGE_TABLE_CHANGED;
     yield* this.#invalidateEnd(inv);
     this.#release(g);
   }
@@ -908,7 +908,7 @@ export class HostAddressSpace {
     if (!this.#collapsible(b)) return false;
     const head = this.frames.allocateHuge(); // alloc_charge_folio(), before the notifier
     const inv = yield* this.#invalidateStart(hs, hs + PMD_PAGES, 'CLEAR');
-    yield P_INVALIDATE_STARTED;
+    if (SCHED.preemptive) yield P_INVALIDATE_STARTED;
     const ok = this.#collapsible(b); // hugepage_vma_revalidate(), __collapse_huge_page_isolate()
     const old: number[] = [];
     if (ok) {
@@ -924,7 +924,7 @@ export class HostAddressSpace {
       this.#pteTables.delete(b);
       this.#huge.set(b, { frame: head, young: true, lazy: 0 });
     }
-    yield P_PAGE_TABLE_CHANGED;
+    if (SCHED.preemptive) yield P_PAGE_TABLE_CHANGED;
     yield* this.#invalidateEnd(inv);
     if (ok) for (const f of old) this.frames.free(f);
     else this.frames.freeHuge(head);
@@ -985,7 +985,7 @@ export class HostAddressSpace {
     const r = { scanned: 0, referenced: 0, swappedOut: 0, discarded: 0, redirtied: 0 };
     if (!this.#live) return r;
     for (const c of this.#candidates(s, e)) {
-      yield P_RECLAIM_NEXT;
+      if (SCHED.preemptive) yield P_RECLAIM_NEXT;
       if (c < 0) {
         const b = -c - 1;
         const h = this.#huge.get(b);
@@ -1000,7 +1000,7 @@ export class HostAddressSpace {
           continue;
         }
         const inv = yield* this.#invalidateStart(hs, hs + PMD_PAGES, 'CLEAR');
-        yield P_INVALIDATE_STARTED;
+        if (SCHED.preemptive) yield P_INVALIDATE_STARTED;
         const g: Gather = { frames: [], huge: [] };
         const now = this.#huge.get(b);
         if (now === h) {
@@ -1019,7 +1019,7 @@ export class HostAddressSpace {
             r.swappedOut += PMD_PAGES;
           }
         }
-        yield P_PAGE_TABLE_CHANGED;
+        if (SCHED.preemptive) yield P_PAGE_TABLE_CHANGED;
         yield* this.#invalidateEnd(inv);
         this.#release(g);
         continue;
@@ -1035,7 +1035,7 @@ export class HostAddressSpace {
         continue;
       }
       const inv = yield* this.#invalidateStart(p, p + 1, 'CLEAR');
-      yield P_INVALIDATE_STARTED;
+      if (SCHED.preemptive) yield P_INVALIDATE_STARTED;
       const g: Gather = { frames: [], huge: [] };
       if (this.#pt.get(p) === f) {
         const lazy = this.#lazy.get(p);
@@ -1051,7 +1051,7 @@ export class HostAddressSpace {
           r.swappedOut++;
         }
       }
-      yield P_PAGE_TABLE_CHANGED;
+      if (SCHED.preemptive) yield P_PAGE_TABLE_CHANGED;
       yield* this.#invalidateEnd(inv);
       this.#release(g);
     }
@@ -1084,7 +1084,7 @@ export class HostAddressSpace {
     const r = { scanned: 0, young: 0, notFast: 0 };
     if (!this.#live) return r;
     for (const c of this.#candidates(s, e)) {
-      yield P_AGE_NEXT;
+      if (SCHED.preemptive) yield P_AGE_NEXT;
       let a: number;
       let n: number;
       let young: boolean;
@@ -1190,9 +1190,9 @@ export class HostAddressSpace {
   *#splitHugePmd(b: number): Steps {
     const hs = b * PMD_PAGES;
     const inv = yield* this.#invalidateStart(hs, hs + PMD_PAGES, 'CLEAR');
-    yield P_INVALIDATE_STARTED;
+    if (SCHED.preemptive) yield P_INVALIDATE_STARTED;
     this.#splitPmdLocked(b);
-    yield P_PAGE_TABLE_CHANGED;
+    if (SCHED.preemptive) yield P_PAGE_TABLE_CHANGED;
     yield* this.#invalidateEnd(inv);
   }
 
@@ -1267,9 +1267,9 @@ export class HostAddressSpace {
       if (firstPud >= 0) {
         const rs = Math.max(cs, firstPud * PUD_PAGES);
         const inv = yield* this.#invalidateStart(rs, ce, 'PROTECTION_VMA');
-        yield P_INVALIDATE_STARTED;
+        if (SCHED.preemptive) yield P_INVALIDATE_STARTED;
         // The model checks permissions against the mapping, not per PTE: nothing to rewrite.
-        yield P_PAGE_TABLE_CHANGED;
+        if (SCHED.preemptive) yield P_PAGE_TABLE_CHANGED;
         yield* this.#invalidateEnd(inv);
       }
       cs = ce;
@@ -1282,7 +1282,7 @@ export class HostAddressSpace {
    */
   *#zapPageRangeSingle(a: number, b: number): Steps {
     const inv = yield* this.#invalidateStart(a, b, 'CLEAR');
-    yield P_INVALIDATE_STARTED;
+    if (SCHED.preemptive) yield P_INVALIDATE_STARTED;
     const g: Gather = { frames: [], huge: [] };
     let cur = a;
     for (const blk of this.#hugeBlocksIn(a, b)) {
@@ -1303,7 +1303,7 @@ export class HostAddressSpace {
       cur = Math.max(cur, e2);
     }
     this.#zapPtes(cur, b, g);
-    yield P_PAGE_TABLE_CHANGED;
+    if (SCHED.preemptive) yield P_PAGE_TABLE_CHANGED;
     yield* this.#invalidateEnd(inv);
     this.#release(g);
   }
@@ -1311,7 +1311,7 @@ export class HostAddressSpace {
   /** madvise_free_single_vma() over pages `[a, b)` of one mapping. */
   *#madviseFree(a: number, b: number): Steps {
     const inv = yield* this.#invalidateStart(a, b, 'CLEAR');
-    yield P_INVALIDATE_STARTED;
+    if (SCHED.preemptive) yield P_INVALIDATE_STARTED;
     let cur = a;
     for (const blk of this.#hugeBlocksIn(a, b)) {
       const hs = blk * PMD_PAGES;
@@ -1328,8 +1328,8 @@ export class HostAddressSpace {
           // then its own CLEAR window over the folio; remap_page() restores the PTEs.
           yield* this.#splitHugePmd(blk);
           const mig = yield* this.#invalidateStart(hs, he, 'CLEAR');
-          yield P_INVALIDATE_STARTED;
-          yield P_PAGE_TABLE_CHANGED;
+          if (SCHED.preemptive) yield P_INVALIDATE_STARTED;
+          if (SCHED.preemptive) yield P_PAGE_TABLE_CHANGED;
           yield* this.#invalidateEnd(mig);
         }
       }
@@ -1339,7 +1339,7 @@ export class HostAddressSpace {
       cur = Math.max(cur, e2);
     }
     this.#lazyfreePtes(cur, b);
-    yield P_PAGE_TABLE_CHANGED;
+    if (SCHED.preemptive) yield P_PAGE_TABLE_CHANGED;
     yield* this.#invalidateEnd(inv);
   }
 
@@ -1467,14 +1467,14 @@ export class HostAddressSpace {
       // do_wp_page() → wp_page_copy() on the zero page: a zeroed copy replaces it.
       const nf = this.frames.allocate(); // folio_prealloc(), before the notifier
       const inv = yield* this.#invalidateStart(p, p + 1, 'CLEAR');
-      yield P_INVALIDATE_STARTED;
+      if (SCHED.preemptive) yield P_INVALIDATE_STARTED;
       const v = this.findVma(p);
       const installed = this.#live && this.#pt.get(p) === ZERO_FRAME && v !== undefined && (v.prot & PROT_WRITE) !== 0; // pte_same()
       if (installed) {
         this.#pt.set(p, nf);
         this.#young.add(p);
       }
-      yield P_PAGE_TABLE_CHANGED;
+      if (SCHED.preemptive) yield P_PAGE_TABLE_CHANGED;
       yield* this.#invalidateEnd(inv);
       if (!installed) this.frames.free(nf);
       // The faulting access is retried: it finds the new page (or faults again).

@@ -7,7 +7,7 @@
 import { isSteps } from '../arch-backend.js';
 import { KvmError } from '../errors.js';
 import type { Kvm } from '../kvm.js';
-import { point, waitPoint, type Steps, type WaitCondition, type YieldPoint } from '../sched/steps.js';
+import { SCHED, point, waitPoint, type Steps, type WaitCondition, type YieldPoint } from '../sched/steps.js';
 import {
   KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS,
   KVM_MEMSLOT_INVALID,
@@ -51,7 +51,7 @@ export function* kvmVmIoctlSetMemoryRegion(kvm: Kvm, mem: UserspaceMemoryRegion)
   if (id >= kvm.userMemSlots) {
     throw new KvmError('EINVAL', `slot id ${id} (slot ${hex(mem.slot)}): ids must be below KVM_USER_MEM_SLOTS (${kvm.userMemSlots})`);
   }
-  yield* kvm.slotsLock.lock(); // guard(mutex)(&kvm->slots_lock)
+  if (!kvm.slotsLock.tryLockFast()) yield* kvm.slotsLock.lock(); // guard(mutex)(&kvm->slots_lock)
   try {
     yield* kvmSetMemoryRegion(kvm, mem);
   } finally {
@@ -207,12 +207,12 @@ export function* kvmSwapActiveMemslots(kvm: Kvm, asId: number): Steps {
   // Under mn_invalidate_lock: wait until no invalidate_range_start is unmatched by its end, so
   // that no memslot changes between the two (their begin/end calls would not balance), then
   // publish — one atomic step, as the spinlock makes it.
-  if (!kvm.faults.swapIgnoresInflightInvalidations) yield noInvalidationInFlight(kvm);
+  if (!kvm.faults.swapIgnoresInflightInvalidations && (SCHED.preemptive || kvm.mnActiveInvalidateCount !== 0)) yield noInvalidationInFlight(kvm);
   store.publish(asId); // rcu_assign_pointer(kvm->memslots[as_id], slots)
   kvm.slotsArchLock.unlock();
-  yield P_SWAP_PUBLISHED;
+  if (SCHED.preemptive) yield P_SWAP_PUBLISHED;
   // Readers of the old set may still be using it: wait for them before anyone edits it.
-  yield* kvm.srcu.synchronize(); // synchronize_srcu_expedited()
+  if (kvm.srcu.mustWait()) yield* kvm.srcu.synchronize(); // synchronize_srcu_expedited()
   gen = slots.generation - KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS + kvm.nrMemslotAsIds;
   if (kvm.faults.memslotsUpdatedAfterInstall) {
     slots.generation = gen;
@@ -247,7 +247,7 @@ export function* kvmInvalidateMemslot(kvm: Kvm, old: MemorySlot, invalid: Memory
   const r = kvm.arch.flushShadowMemslot(old);
   if (isSteps(r)) yield* r;
   kvm.arch.guestMemoryReclaimed();
-  yield* kvm.slotsArchLock.lock();
+  if (!kvm.slotsArchLock.tryLockFast()) yield* kvm.slotsArchLock.lock();
   // Arch data may have changed while slots_arch_lock was dropped.
   old.arch = invalid.arch;
 }
@@ -318,7 +318,7 @@ export function kvmFreeMemslot(kvm: Kvm, slot: MemorySlot): void {
  */
 export function* kvmSetMemslot(kvm: Kvm, old: MemorySlot | null, newSlot: MemorySlot | null, change: MrChange): Steps {
   // Released inside the first swap, or below on an early error.
-  yield* kvm.slotsArchLock.lock();
+  if (!kvm.slotsArchLock.tryLockFast()) yield* kvm.slotsArchLock.lock();
   const asId = (old ?? newSlot)!.asId;
   let invalid: MemorySlot | null = null;
   if (change === 'DELETE' || change === 'MOVE') {

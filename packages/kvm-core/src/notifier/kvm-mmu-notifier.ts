@@ -11,7 +11,7 @@ import { isSteps, type KvmGfnRange, type MaybeSteps } from '../arch-backend.js';
 import { MMU_NOTIFIER_FAST_FAILED, MMU_NOTIFIER_FAST_YOUNG, type MmuNotifierOps, type MmuNotifierRange } from '../host/mmu-notifier.js';
 import type { Kvm } from '../kvm.js';
 import type { MemorySlot } from '../memslots/memory-slot.js';
-import { point, type Steps } from '../sched/steps.js';
+import { SCHED, point, type Steps } from '../sched/steps.js';
 import { PAGE_SIZE } from '../uapi.js';
 
 type Handler = (kvm: Kvm, range: KvmGfnRange) => MaybeSteps<boolean>;
@@ -157,7 +157,7 @@ export class KvmMmuNotifier implements MmuNotifierOps {
     // spin_lock(&kvm->mn_invalidate_lock): counted unconditionally, slot or not, so that a
     // memslot swap waits for the matching end.
     kvm.mnActiveInvalidateCount++;
-    yield P_START_COUNTED;
+    if (SCHED.preemptive) yield P_START_COUNTED;
     // gfn_to_pfn_cache_invalidate_start(): pfn caches are not modelled.
     const r = yield* kvmHandleHvaRange(kvm, {
       start: range.start,
@@ -180,7 +180,7 @@ export class KvmMmuNotifier implements MmuNotifierOps {
       // Bug: the count drops (under one mmu_lock section) before the seq bump becomes
       // visible (a later one), so a fault can pass its retry check in between.
       yield* kvmHandleHvaRange(kvm, { start: range.start, end: range.end, handler: null, onLock: dropInProgress, flushOnRet: false, mayBlock: range.blockable, lockless: false });
-      yield P_END_DONE;
+      if (SCHED.preemptive) yield P_END_DONE;
       yield* kvmHandleHvaRange(kvm, { start: range.start, end: range.end, handler: null, onLock: bumpSeq, flushOnRet: false, mayBlock: range.blockable, lockless: false });
     } else {
       yield* kvmHandleHvaRange(kvm, {
@@ -193,7 +193,7 @@ export class KvmMmuNotifier implements MmuNotifierOps {
         lockless: false,
       });
     }
-    yield P_END_DONE;
+    if (SCHED.preemptive) yield P_END_DONE;
     // spin_lock(&kvm->mn_invalidate_lock)
     kvm.mnActiveInvalidateCount--;
     if (kvm.mnActiveInvalidateCount < 0) throw new Error('mn_active_invalidate_count underflow (WARN)');
@@ -203,7 +203,7 @@ export class KvmMmuNotifier implements MmuNotifierOps {
   private *age(start: number, end: number, handler: Handler, flushOnRet: boolean): Steps<boolean> {
     const kvm = this.kvm;
     const r = yield* kvmHandleHvaRange(kvm, { start, end, handler, onLock: null, flushOnRet, mayBlock: false, lockless: kvm.caps.locklessAging });
-    yield P_AGE;
+    if (SCHED.preemptive) yield P_AGE;
     if (kvm.trace) kvm.emit('kvm_age_hva', { start, end });
     return r.ret;
   }

@@ -6,7 +6,7 @@
  * Simplifications (stated once): no fairness or writer preference in rwlocks; spinlocks and
  * mutexes differ only in name (the model has no sleeping vs spinning cost).
  */
-import { currentActor, waitPoint, type Actor, type Steps, type WaitCondition, type YieldPoint } from './steps.js';
+import { SCHED, currentActor, waitPoint, type Actor, type Steps, type WaitCondition, type YieldPoint } from './steps.js';
 
 function who(a: Actor | null): string {
   return a === null ? 'nobody' : a.name;
@@ -26,8 +26,18 @@ export class Mutex {
 
   *lock(): Steps {
     if (this.owner === currentActor()) throw new Error(`${this.name}: recursive lock by ${currentActor().name}`);
-    yield this.lockPoint;
+    if (SCHED.preemptive || this.owner !== null) yield this.lockPoint;
     this.owner = currentActor();
+  }
+
+  /**
+   * Take the lock without yielding when nothing can preempt and it is free (the single-threaded
+   * path); false means "use `yield* lock()`". Saves a generator per uncontended acquire.
+   */
+  tryLockFast(): boolean {
+    if (SCHED.preemptive || this.owner !== null) return false;
+    this.owner = currentActor();
+    return true;
   }
 
   unlock(): void {
@@ -61,7 +71,7 @@ export class RwLock {
   }
 
   *writeLock(): Steps {
-    yield this.writePoint;
+    if (SCHED.preemptive || this.writer !== null || this.readers !== 0) yield this.writePoint;
     this.writer = currentActor();
   }
 
@@ -70,8 +80,15 @@ export class RwLock {
     this.writer = null;
   }
 
+  /** {@link Mutex.tryLockFast} for the write side. */
+  tryWriteLockFast(): boolean {
+    if (SCHED.preemptive || this.writer !== null || this.readers !== 0) return false;
+    this.writer = currentActor();
+    return true;
+  }
+
   *readLock(): Steps {
-    yield this.readPoint;
+    if (SCHED.preemptive || this.writer !== null) yield this.readPoint;
     this.readers++;
   }
 
@@ -102,6 +119,11 @@ export class MmuLock {
 
   writeUnlock(): void {
     this.rw.writeUnlock();
+  }
+
+  /** Take the write side without yielding if that is possible (see {@link Mutex.tryLockFast}). */
+  tryWriteFast(): boolean {
+    return this.rw.tryWriteLockFast();
   }
 
   /** read_lock(): only an rwlock has a read side. */
@@ -158,14 +180,21 @@ export class Srcu {
   /** synchronize_srcu(): wait for every reader that started before this call. */
   *synchronize(): Steps {
     const horizon = this.next;
-    let oldest = (): number => {
-      for (const t of this.open.keys()) return t; // Map keeps insertion order: the oldest first
-      return Infinity;
-    };
+    if (!SCHED.preemptive && this.oldest() >= horizon) return; // no reader to wait for
     yield waitPoint(`synchronize_srcu ${this.name}`, {
-      ready: () => oldest() >= horizon,
+      ready: () => this.oldest() >= horizon,
       describe: () => `readers of ${this.name} older than the grace period (${[...this.open.entries()].filter(([t]) => t < horizon).map(([, a]) => a.name).join(', ')})`,
     });
-    oldest = () => Infinity;
+  }
+
+  /** Whether {@link synchronize} may have to wait (or a scheduler could preempt it). */
+  mustWait(): boolean {
+    return SCHED.preemptive || this.oldest() < this.next;
+  }
+
+  /** The oldest open section's token (Map keeps insertion order), or Infinity. */
+  private oldest(): number {
+    for (const t of this.open.keys()) return t;
+    return Infinity;
   }
 }

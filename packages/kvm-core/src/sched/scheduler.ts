@@ -3,7 +3,7 @@
  * next from an explicit choice list, then a policy (keep running the current actor, or pick at
  * random from a seeded PRNG). Every run records its choices, so any interleaving replays exactly.
  */
-import { DeadlockError, setCurrentActor, type Actor, type Steps, type YieldPoint } from './steps.js';
+import { DeadlockError, SCHED, setCurrentActor, type Actor, type Steps, type YieldPoint } from './steps.js';
 import { mulberry32 } from './prng.js';
 
 export interface TraceStep {
@@ -81,6 +81,8 @@ export class Scheduler {
     const trace: TraceStep[] = [];
     let preemptions = 0;
     let last = -1;
+    const wasPreemptive = SCHED.preemptive;
+    SCHED.preemptive = true;
     try {
       for (let step = 0; ; step++) {
         const runnable = this.runnableIndices();
@@ -134,6 +136,8 @@ export class Scheduler {
         }
       }
       return { choices, runnable: runnableLog, preemptions, trace, error };
+    } finally {
+      SCHED.preemptive = wasPreemptive;
     }
   }
 }

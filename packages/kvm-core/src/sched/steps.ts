@@ -24,6 +24,14 @@ export interface YieldPoint {
 /** A preemptible computation returning T. */
 export type Steps<T = void> = Generator<YieldPoint, T, void>;
 
+/**
+ * Whether a scheduler is running actors. Outside one (the single-threaded path, {@link runSync})
+ * nothing can preempt, so code yields only when it must wait — and a suspended generator chain
+ * is the main cost of preemptible code, so skipping pointless yields keeps one operation cheap.
+ * Write `if (SCHED.preemptive) yield P;` for a plain point.
+ */
+export const SCHED: { preemptive: boolean } = { preemptive: false };
+
 /** A plain preemption point: another actor may run here. */
 export function point(label: string): YieldPoint {
   return { label, wait: null };

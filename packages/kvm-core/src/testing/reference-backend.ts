@@ -8,7 +8,7 @@
  * x86 kernel before the x86 package exists.
  */
 import { ArchBackendBase, ArchVmBase, type ArchCapabilities, type ArchVm, type KvmGfnRange, type MaybeSteps } from '../arch-backend.js';
-import { point, type Steps } from '../sched/steps.js';
+import { SCHED, point, type Steps } from '../sched/steps.js';
 import { KVM_MEM_LOG_DIRTY_PAGES, KVM_MEM_READONLY } from '../uapi.js';
 import { ReferenceMmu } from './reference-mmu.js';
 import { KvmError, type ErrnoName } from '../errors.js';
@@ -157,12 +157,19 @@ export class ReferenceArchVm extends ArchVmBase implements ArchVm {
 
   override flushShadowMemslot(slot: MemorySlot): MaybeSteps<void> {
     if (this.recording) this.record({ hook: 'kvm_arch_flush_shadow_memslot', old: slot.id, flags: slot.flags });
+    // Uncontended and unpreemptible: zap inline, without a generator.
+    if (this.kvm.mmuLock.tryWriteFast()) {
+      const flush = this.mmu.zap(slot.asId, slot.baseGfn, slot.baseGfn + slot.npages);
+      this.kvm.mmuLock.writeUnlock();
+      if (flush) this.kvm.kvmFlushRemoteTlbs();
+      return undefined;
+    }
     return this.zapSlot(slot);
   }
 
   /** Zap only the slot's range (arm64/mips style), under mmu_lock, then flush. */
   private *zapSlot(slot: MemorySlot): Steps {
-    yield* this.kvm.mmuLock.write();
+    if (!this.kvm.mmuLock.tryWriteFast()) yield* this.kvm.mmuLock.write();
     const flush = this.mmu.zap(slot.asId, slot.baseGfn, slot.baseGfn + slot.npages);
     this.kvm.mmuLock.writeUnlock();
     if (flush) this.kvm.kvmFlushRemoteTlbs();
@@ -220,7 +227,7 @@ export class ReferenceArchVm extends ArchVmBase implements ArchVm {
     for (const [g, e] of this.mmu.entriesIn(asId, range.start, range.end)) {
       if (!ReferenceMmu.isYoung(e)) continue;
       young = true;
-      yield P_AGE_READ;
+      if (SCHED.preemptive) yield P_AGE_READ;
       if (t.get(g) === e) t.set(g, ReferenceMmu.withoutYoung(e)); // cmpxchg
     }
     return young;

@@ -16,7 +16,7 @@ import { KvmError } from '../errors.js';
 import type { AccessSize } from '../host/page-frames.js';
 import type { Kvm } from '../kvm.js';
 import { KVM_HVA_ERR_BAD, KVM_HVA_ERR_RO_BAD, KvmVcpuMemslotCache, gfnToHvaMany, kvmVcpuGfnToMemslot } from '../memslots/lookup.js';
-import { point, runSync, waitPoint, type Steps, type YieldPoint } from '../sched/steps.js';
+import { SCHED, point, runSync, waitPoint, type Steps, type YieldPoint } from '../sched/steps.js';
 import { PAGE_SIZE } from '../uapi.js';
 
 /** What a guest access did. */
@@ -84,7 +84,7 @@ export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, w
   kvm.vcpusRunning++;
   try {
     for (;;) {
-      yield P_ACCESS;
+      if (SCHED.preemptive) yield P_ACCESS;
       const hit = mmu.translate(vcpu.asId, gfn, write);
       if (hit >= 0) {
         if (write) {
@@ -102,12 +102,12 @@ export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, w
         return { exit: 'mmio', physAddr: gpa, len: size, isWrite: write, data: write ? value : 0n };
       }
       const mmuSeq = kvm.mmuInvalidateSeq; // smp_rmb() follows
-      yield P_SEQ;
+      if (SCHED.preemptive) yield P_SEQ;
       const frame = yield* kvm.host.faultInSteps(hva, write); // __kvm_faultin_pfn() → hva_to_pfn() (GUP)
       if (frame < 0) {
         throw new KvmError('EFAULT', `KVM_RUN: gpa 0x${gpa.toString(16)} is in slot ${slot!.id} but its hva page 0x${(hva * PAGE_SIZE).toString(16)} is not mapped (KVM_EXIT_MEMORY_FAULT)`);
       }
-      yield P_PFN;
+      if (SCHED.preemptive) yield P_PFN;
       const readLock = kvm.caps.faultLock === 'read' && kvm.mmuLock.flavour === 'rwlock';
       if (readLock) yield* kvm.mmuLock.read();
       else yield* kvm.mmuLock.write();
