@@ -24,3 +24,16 @@ export {
   QUICK_MIN_TIME_MS,
   type BenchMemslotsCommandOptions,
 } from './commands/bench.js';
+export {
+  runExplore,
+  parseFaultList,
+  traceText,
+  CORE_FAULT_DOCS,
+  CORE_FAULT_NAMES,
+  DEFAULT_PREEMPTION_BOUND,
+  DEFAULT_MAX_SCHEDULES,
+  DEFAULT_EXPLORE_SEED,
+  type ExploreCommandOptions,
+  type ExploreJsonResult,
+  type ExploreScenarioJson,
+} from './commands/explore.js';
