@@ -4,7 +4,7 @@
  * and the contiguous huge-frame allocator.
  */
 import { describe, expect, it } from 'vitest';
-import { type ErrnoName, isKvmError } from '../src/errors.js';
+import { errnoOf } from '../src/errors.js';
 import { HostAddressSpace, PROT_READ } from '../src/host/host-address-space.js';
 import type { MmuNotifierOps, MmuNotifierRange } from '../src/host/mmu-notifier.js';
 import { HUGE_FRAMES, PageFrames } from '../src/host/page-frames.js';
@@ -14,16 +14,6 @@ const PG = 0x1000n;
 const HP = 0x20_0000n; // 2 MiB
 const BASE = 0x4000_0000n; // 1 GiB
 const NR = 512;
-
-function errnoOf(fn: () => unknown): ErrnoName | 'none' {
-  try {
-    fn();
-  } catch (e: unknown) {
-    if (isKvmError(e)) return e.errno;
-    throw e;
-  }
-  return 'none';
-}
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
 const rng = (a: bigint, b: bigint): string => `[${hex(a)},${hex(b)})`;

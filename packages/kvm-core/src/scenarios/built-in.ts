@@ -40,6 +40,27 @@ function state(kvm: Kvm): string {
   return `seq=${kvm.mmuInvalidateSeq} in_progress=${kvm.mmuInvalidateInProgress} mn_count=${kvm.mnActiveInvalidateCount} mappings=${kvm.arch.mmu?.mappings ?? 0}`;
 }
 
+/** The common start: 2 MiB of host memory holding V1 in its first page, optionally behind slot 1 at GPA. */
+function vmWithMemory(o: ScenarioOptions, withSlot: boolean): Kvm {
+  const kvm = vm(o);
+  kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
+  if (withSlot) slot(kvm, 1, GPA, 2 * MiB, HVA);
+  kvm.host.write(BigInt(HVA), 8, V1);
+  return kvm;
+}
+
+/** The host drops the page (MADV_DONTNEED), then writes V2 to it. */
+function* dropAndRewrite(kvm: Kvm): Steps {
+  yield* kvm.host.madviseSteps(BigInt(HVA), 4096n, 'DONTNEED');
+  yield* kvm.host.writeSteps(BigInt(HVA), 8, V2);
+}
+
+/** After the host rewrote the page, the guest must see V2: a stale mapping would show V1, 0 or poison. */
+function expectGuestSeesV2(kvm: Kvm): void {
+  const last = kvm.createVcpu(0).read(GPA, 8);
+  if (last.exit !== 'none' || last.value !== V2) throw new Error(`after the host wrote 0x2222 the guest reads ${last.exit === 'none' ? `0x${last.value.toString(16)}` : 'mmio'}`);
+}
+
 function slot(kvm: Kvm, id: number, gpa: number, size: number, hva: number): void {
   kvm.setUserMemoryRegion({ slot: id, flags: 0, guestPhysAddr: BigInt(gpa), memorySize: BigInt(size), userspaceAddr: BigInt(hva) });
 }
@@ -66,24 +87,16 @@ export function faultVsInvalidate(o: ScenarioOptions = {}): Scenario {
     name: 'fault-vs-invalidate',
     description: 'a vCPU faults a page in while the host drops it (MADV_DONTNEED) and writes a new value: no mapping of the old page may survive the end of the invalidation',
     setup(): ScenarioInstance {
-      const kvm = vm(o);
-      kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
-      slot(kvm, 1, GPA, 2 * MiB, HVA);
-      kvm.host.write(BigInt(HVA), 8, V1);
+      const kvm = vmWithMemory(o, true);
       const seen: string[] = [];
-      function* host(): Steps {
-        yield* kvm.host.madviseSteps(BigInt(HVA), 4096n, 'DONTNEED');
-        yield* kvm.host.writeSteps(BigInt(HVA), 8, V2);
-      }
       return {
         actors: [
           { name: 'vcpu0', steps: guestRead(kvm, GPA, seen) },
-          { name: 'host', steps: host() },
+          { name: 'host', steps: dropAndRewrite(kvm) },
         ],
         check() {
           kernelInvariants(kvm);
-          const last = kvm.createVcpu(0).read(GPA, 8);
-          if (last.exit !== 'none' || last.value !== V2) throw new Error(`after the host wrote 0x2222 the guest reads ${last.exit === 'none' ? `0x${last.value.toString(16)}` : 'mmio'}`);
+          expectGuestSeesV2(kvm);
           if (!['0x1111', '0x0', '0x2222'].includes(seen[0]!)) throw new Error(`the racing read saw ${seen[0]}`);
         },
         describeState: () => state(kvm),
@@ -97,10 +110,7 @@ export function memslotVsFault(change: 'DELETE' | 'MOVE', o: ScenarioOptions = {
     name: change === 'DELETE' ? 'delete-vs-fault' : 'move-vs-fault',
     description: `the VMM ${change === 'DELETE' ? 'deletes' : 'moves'} a memslot while a vCPU faults on it: the vCPU maps the old slot's page and it is zapped, or it sees no slot (MMIO); never a mapping into a removed slot`,
     setup(): ScenarioInstance {
-      const kvm = vm(o);
-      kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
-      slot(kvm, 1, GPA, 2 * MiB, HVA);
-      kvm.host.write(BigInt(HVA), 8, V1);
+      const kvm = vmWithMemory(o, true);
       const seen: string[] = [];
       const out: string[] = [];
       const region = { slot: 1, flags: 0, guestPhysAddr: BigInt(change === 'DELETE' ? GPA : GPA + 16 * MiB), memorySize: change === 'DELETE' ? 0n : BigInt(2 * MiB), userspaceAddr: BigInt(HVA) };
@@ -131,28 +141,21 @@ export function swapVsInvalidation(o: ScenarioOptions = {}): Scenario {
     name: 'swap-vs-invalidation',
     description: 'the VMM creates a memslot over an hva range the host is invalidating, and a vCPU faults into it: the swap must wait for the invalidation to end, so begin/end stay balanced and no stale page is mapped',
     setup(): ScenarioInstance {
-      const kvm = vm(o);
-      kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
-      kvm.host.write(BigInt(HVA), 8, V1);
+      const kvm = vmWithMemory(o, false);
       const out: string[] = [];
       const seen: string[] = [];
-      function* host(): Steps {
-        yield* kvm.host.madviseSteps(BigInt(HVA), 4096n, 'DONTNEED');
-        yield* kvm.host.writeSteps(BigInt(HVA), 8, V2);
-      }
       function* vmm(): Steps {
         yield* ioctl(out, 'CREATE', kvm.setUserMemoryRegionSteps({ slot: 1, flags: 0, guestPhysAddr: BigInt(GPA), memorySize: BigInt(2 * MiB), userspaceAddr: BigInt(HVA) }));
         yield* guestRead(kvm, GPA, seen);
       }
       return {
         actors: [
-          { name: 'host', steps: host() },
+          { name: 'host', steps: dropAndRewrite(kvm) },
           { name: 'vmm+vcpu', steps: vmm() },
         ],
         check() {
           kernelInvariants(kvm);
-          const last = kvm.createVcpu(0).read(GPA, 8);
-          if (last.exit !== 'none' || last.value !== V2) throw new Error(`after the host wrote 0x2222 the guest reads ${last.exit === 'none' ? `0x${last.value.toString(16)}` : 'mmio'}`);
+          expectGuestSeesV2(kvm);
         },
         describeState: () => state(kvm),
       };
@@ -165,25 +168,18 @@ export function createVsFaultVsInvalidate(o: ScenarioOptions = {}): Scenario {
     name: 'create-vs-fault-vs-invalidate',
     description: 'the VMM creates a memslot, a vCPU faults into it as soon as it is published, and the host drops the page: the invalidation must find the new slot (it walks the active set) and zap the mapping',
     setup(): ScenarioInstance {
-      const kvm = vm(o);
-      kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
-      kvm.host.write(BigInt(HVA), 8, V1);
+      const kvm = vmWithMemory(o, false);
       const out: string[] = [];
       const seen: string[] = [];
-      function* host(): Steps {
-        yield* kvm.host.madviseSteps(BigInt(HVA), 4096n, 'DONTNEED');
-        yield* kvm.host.writeSteps(BigInt(HVA), 8, V2);
-      }
       return {
         actors: [
           { name: 'vmm', steps: ioctl(out, 'CREATE', kvm.setUserMemoryRegionSteps({ slot: 1, flags: 0, guestPhysAddr: BigInt(GPA), memorySize: BigInt(2 * MiB), userspaceAddr: BigInt(HVA) })) },
           { name: 'vcpu0', steps: guestRead(kvm, GPA, seen) },
-          { name: 'host', steps: host() },
+          { name: 'host', steps: dropAndRewrite(kvm) },
         ],
         check() {
           kernelInvariants(kvm);
-          const last = kvm.createVcpu(0).read(GPA, 8);
-          if (last.exit !== 'none' || last.value !== V2) throw new Error(`after the host wrote 0x2222 the guest reads ${last.exit === 'none' ? `0x${last.value.toString(16)}` : 'mmio'}`);
+          expectGuestSeesV2(kvm);
         },
         describeState: () => state(kvm),
       };
@@ -196,21 +192,15 @@ export function agingVsZap(o: ScenarioOptions = {}): Scenario {
     name: 'aging-vs-zap',
     description: 'host aging clears young bits (locklessly where the MMU allows) while the host drops the page: aging must never resurrect a zapped mapping',
     setup(): ScenarioInstance {
-      const kvm = vm(o);
-      kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
-      slot(kvm, 1, GPA, 2 * MiB, HVA);
-      kvm.host.write(BigInt(HVA), 8, V1);
+      const kvm = vmWithMemory(o, true);
       kvm.createVcpu(0).read(GPA, 8); // mapped and young
       function* ager(): Steps {
         yield* kvm.mmuNotifier.clearYoung(HVA, HVA + 4096);
       }
-      function* host(): Steps {
-        yield* kvm.host.madviseSteps(BigInt(HVA), 4096n, 'DONTNEED');
-      }
       return {
         actors: [
           { name: 'aging', steps: ager() },
-          { name: 'host', steps: host() },
+          { name: 'host', steps: dropAndRewrite(kvm) },
         ],
         check() {
           kernelInvariants(kvm);
@@ -226,10 +216,7 @@ export function releaseVsFault(o: ScenarioOptions = {}): Scenario {
     name: 'release-vs-fault',
     description: 'the process exits (exit_mmap → .release) while a vCPU faults: no mapping survives the release',
     setup(): ScenarioInstance {
-      const kvm = vm(o);
-      kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
-      slot(kvm, 1, GPA, 2 * MiB, HVA);
-      kvm.host.write(BigInt(HVA), 8, V1);
+      const kvm = vmWithMemory(o, true);
       const out: string[] = [];
       function* exit(): Steps {
         // do_exit() of the last thread: mm_users drops to 0 only when no vCPU is in KVM_RUN.
