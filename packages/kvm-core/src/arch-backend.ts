@@ -225,16 +225,32 @@ export interface ArchVm {
   readonly mmu?: ArchMmu;
 }
 
+/** {@link ArchMmu.translate}'s answer for a valid cached MMIO entry. */
+export const MMU_MMIO_EXIT = -2;
+
 /**
  * The architecture's secondary MMU, as the generic fault path ({@link vcpuAccessSteps}) uses it.
  * Frames are host page-frame numbers of the host address-space model.
  */
 export interface ArchMmu {
   /**
-   * The hardware walk: the frame `gfn` maps to for this access, or -1 if the access faults
-   * (no mapping, or a write through a read-only one). Sets accessed/dirty state like hardware.
+   * The hardware walk: the frame `gfn` maps to for this access, -1 if the access faults (no
+   * mapping, or a write through a read-only one), or {@link MMU_MMIO_EXIT} if a cached MMIO entry
+   * whose generation matches `memslotsGen` (the vCPU's memslot set's generation, in-progress bit
+   * included) says "emulate" without any memslot lookup. Sets accessed/dirty state like hardware.
    */
-  translate(asId: number, gfn: number, write: boolean): number;
+  translate(asId: number, gfn: number, write: boolean, memslotsGen: number): number;
+  /**
+   * Cache "no memslot here" for `gfn` (x86's MMIO SPTE, make_mmio_spte()), under mmu_lock after the
+   * retry check. Optional: architectures that do not cache MMIO leave it out.
+   */
+  mapMmio?(asId: number, gfn: number, memslotsGen: number): MaybeSteps<void>;
+  /**
+   * A fault on an INVALID (being deleted or moved) slot retries instead of exiting to MMIO
+   * (x86 kvm_mmu_faultin_pfn(): "ensures any existing SPTEs for the old memslot will be zapped
+   * before KVM inserts a new MMIO SPTE"). Default is `false` (arm64: the bad hva becomes MMIO).
+   */
+  readonly retryOnInvalidSlot?: boolean;
   /**
    * Install the mapping after a fault, with mmu_lock held as `faultLock` says and the
    * invalidation retry check passed (the arch's map step: kvm_tdp_mmu_map(), user_mem_abort()…).

@@ -25,7 +25,7 @@ export class ReferenceMmu implements ArchMmu {
     return n;
   }
 
-  translate(asId: number, gfn: number, write: boolean): number {
+  translate(asId: number, gfn: number, write: boolean, _memslotsGen: number): number {
     const t = this.tables[asId]!;
     const e = t.get(gfn);
     if (e === undefined || (write && !(e & W))) return -1;

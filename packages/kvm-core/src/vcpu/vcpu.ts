@@ -10,14 +10,14 @@
  * @see arch/x86/kvm/mmu/mmu.c kvm_mmu_faultin_pfn(), is_page_fault_stale() (6.18) — the shape of the retry
  * Simplification: one access never crosses a page (accesses are aligned, at most 8 bytes).
  */
-import { isSteps } from '../arch-backend.js';
+import { MMU_MMIO_EXIT, isSteps } from '../arch-backend.js';
 import { markPageDirtyInSlot } from '../dirty-log/dirty-log.js';
 import { KvmError } from '../errors.js';
 import type { AccessSize } from '../host/page-frames.js';
 import type { Kvm } from '../kvm.js';
 import { KVM_HVA_ERR_BAD, KVM_HVA_ERR_RO_BAD, KvmVcpuMemslotCache, gfnToHvaMany, kvmVcpuGfnToMemslot } from '../memslots/lookup.js';
 import { SCHED, point, runSync, waitPoint, type Steps, type YieldPoint } from '../sched/steps.js';
-import { PAGE_SIZE } from '../uapi.js';
+import { KVM_MEMSLOT_INVALID, PAGE_SIZE } from '../uapi.js';
 
 /** What a guest access did. */
 export type VcpuAccessResult =
@@ -71,6 +71,13 @@ export class KvmVcpu {
   }
 }
 
+function invalidSlotRetryPoint(kvm: Kvm, asId: number, gen: number): YieldPoint {
+  return waitPoint('fault: retry (memslot being deleted or moved)', {
+    ready: () => kvm.memslots.active(asId).generation !== gen,
+    describe: () => `the memslot update of address space ${asId} to install its next set`,
+  });
+}
+
 /** One guest access, with the generic fault path on a secondary-MMU miss. */
 export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, write: boolean, value: bigint): Steps<VcpuAccessResult> {
   const kvm = vcpu.kvm;
@@ -85,7 +92,9 @@ export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, w
   try {
     for (;;) {
       if (SCHED.preemptive) yield P_ACCESS;
-      const hit = mmu.translate(vcpu.asId, gfn, write);
+      const slots = kvm.memslots.active(vcpu.asId); // kvm_vcpu_memslots()
+      const hit = mmu.translate(vcpu.asId, gfn, write, slots.generation);
+      if (hit === MMU_MMIO_EXIT) return { exit: 'mmio', physAddr: gpa, len: size, isWrite: write, data: write ? value : 0n };
       if (hit >= 0) {
         if (write) {
           kvm.host.writeFrame(hit, offset, size, value);
@@ -95,9 +104,29 @@ export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, w
       }
       // The secondary MMU missed: the page fault handler.
       vcpu.faults++;
-      const slot = kvmVcpuGfnToMemslot(vcpu.cache, kvm.memslots.active(vcpu.asId), gfn);
+      const slot = kvmVcpuGfnToMemslot(vcpu.cache, slots, gfn);
+      if (slot !== null && slot.flags & KVM_MEMSLOT_INVALID && mmu.retryOnInvalidSlot) {
+        // RET_PF_RETRY until the DELETE/MOVE is over (a busy loop, modelled as a wait).
+        vcpu.retries++;
+        yield invalidSlotRetryPoint(kvm, vcpu.asId, slots.generation);
+        continue;
+      }
       const hva = gfnToHvaMany(slot, gfn, write);
       if (hva === KVM_HVA_ERR_BAD || hva === KVM_HVA_ERR_RO_BAD) {
+        if (slot === null && mmu.mapMmio !== undefined) {
+          // kvm_handle_noslot_fault(): cache the MMIO gfn, stamped with this set's generation,
+          // under mmu_lock and the same retry check as any mapping.
+          const mmuSeq = kvm.mmuInvalidateSeq;
+          if (!kvm.mmuLock.tryWriteFast()) yield* kvm.mmuLock.write();
+          try {
+            if (kvm.faults.skipRetryCheck || !kvm.mmuInvalidateRetryGfn(mmuSeq, gfn)) {
+              const m = mmu.mapMmio(vcpu.asId, gfn, slots.generation);
+              if (isSteps(m)) yield* m;
+            }
+          } finally {
+            kvm.mmuLock.writeUnlock();
+          }
+        }
         // No usable memslot, or a write to a READONLY one: emulated MMIO, an exit to userspace.
         return { exit: 'mmio', physAddr: gpa, len: size, isWrite: write, data: write ? value : 0n };
       }
