@@ -3,6 +3,7 @@
  * architecture package), runs a few actors that race in a way the kernel's protocol must make
  * safe, and checks the outcome and the kernel invariants after every schedule.
  */
+import type { ArchBackend } from '../arch-backend.js';
 import { createVm, type CreateVmOptions, type Kvm } from '../kvm.js';
 import type { CoreFaults } from '../fault-injection.js';
 import type { Scenario, ScenarioInstance } from '../sched/explore.js';
@@ -20,14 +21,18 @@ const V2 = 0x2222n;
 
 export interface ScenarioOptions {
   faults?: CoreFaults;
+  /** Options of the reference backend (ignored when `archBackend` is given). */
   backend?: ReferenceBackendOptions;
+  /** Run the scenario on this backend instead of the reference one (it needs an `ArchVm.mmu`). */
+  archBackend?: ArchBackend;
   memslots?: CreateVmOptions['memslots'];
 }
 
 function vm(o: ScenarioOptions): Kvm {
   // Poisoned frees make a stale mapping read 0xaa… instead of plausible old data.
   const host = new HostAddressSpace({ poison: 0xaa });
-  return createVm({ backend: referenceBackend({ record: false, ...o.backend }), host, faults: o.faults ?? {}, ...(o.memslots ? { memslots: o.memslots } : {}) });
+  const backend = o.archBackend ?? referenceBackend({ record: false, ...o.backend });
+  return createVm({ backend, host, faults: o.faults ?? {}, ...(o.memslots ? { memslots: o.memslots } : {}) });
 }
 
 function kernelInvariants(kvm: Kvm): void {

@@ -86,82 +86,87 @@ export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, w
   if (kvm.mmReleased) throw new KvmError('EIO', 'the VM has no mm (released)');
   const gfn = Math.floor(gpa / PAGE_SIZE);
   const offset = gpa - gfn * PAGE_SIZE;
-  const idx = kvm.srcu.readLock(); // kvm_vcpu_srcu_read_lock(): held while the vCPU runs
   // The vCPU thread is a user of the mm while in KVM_RUN: exit_mmap() cannot start meanwhile.
   kvm.vcpusRunning++;
   try {
     for (;;) {
+      // In guest mode: no SRCU held (vcpu_enter_guest() drops it before VM-entry), so a retrying
+      // vCPU never holds up a memslot update's synchronize_srcu().
       if (SCHED.preemptive) yield P_ACCESS;
-      const slots = kvm.memslots.active(vcpu.asId); // kvm_vcpu_memslots()
-      const hit = mmu.translate(vcpu.asId, gfn, write, slots.generation);
-      if (hit === MMU_MMIO_EXIT) return { exit: 'mmio', physAddr: gpa, len: size, isWrite: write, data: write ? value : 0n };
-      if (hit >= 0) {
-        if (write) {
-          kvm.host.writeFrame(hit, offset, size, value);
-          return { exit: 'none', value: 0n };
+      const idx = kvm.srcu.readLock(); // kvm_vcpu_srcu_read_lock() after the exit
+      let retry: YieldPoint | null = null;
+      try {
+        const slots = kvm.memslots.active(vcpu.asId); // kvm_vcpu_memslots()
+        const hit = mmu.translate(vcpu.asId, gfn, write, slots.generation);
+        if (hit === MMU_MMIO_EXIT) return { exit: 'mmio', physAddr: gpa, len: size, isWrite: write, data: write ? value : 0n };
+        if (hit >= 0) {
+          if (write) {
+            kvm.host.writeFrame(hit, offset, size, value);
+            return { exit: 'none', value: 0n };
+          }
+          return { exit: 'none', value: kvm.host.readFrame(hit, offset, size) };
         }
-        return { exit: 'none', value: kvm.host.readFrame(hit, offset, size) };
-      }
-      // The secondary MMU missed: the page fault handler.
-      vcpu.faults++;
-      const slot = kvmVcpuGfnToMemslot(vcpu.cache, slots, gfn);
-      if (slot !== null && slot.flags & KVM_MEMSLOT_INVALID && mmu.retryOnInvalidSlot) {
-        // RET_PF_RETRY until the DELETE/MOVE is over (a busy loop, modelled as a wait).
-        vcpu.retries++;
-        yield invalidSlotRetryPoint(kvm, vcpu.asId, slots.generation);
-        continue;
-      }
-      const hva = gfnToHvaMany(slot, gfn, write);
-      if (hva === KVM_HVA_ERR_BAD || hva === KVM_HVA_ERR_RO_BAD) {
-        if (slot === null && mmu.mapMmio !== undefined) {
-          // kvm_handle_noslot_fault(): cache the MMIO gfn, stamped with this set's generation,
-          // under mmu_lock and the same retry check as any mapping.
-          const mmuSeq = kvm.mmuInvalidateSeq;
-          if (!kvm.mmuLock.tryWriteFast()) yield* kvm.mmuLock.write();
+        // The secondary MMU missed: the page fault handler.
+        vcpu.faults++;
+        const slot = kvmVcpuGfnToMemslot(vcpu.cache, slots, gfn);
+        if (slot !== null && slot.flags & KVM_MEMSLOT_INVALID && mmu.retryOnInvalidSlot) {
+          // RET_PF_RETRY until the DELETE/MOVE is over.
+          retry = invalidSlotRetryPoint(kvm, vcpu.asId, slots.generation);
+        } else {
+          const hva = gfnToHvaMany(slot, gfn, write);
+          if (hva === KVM_HVA_ERR_BAD || hva === KVM_HVA_ERR_RO_BAD) {
+            if (slot === null && mmu.mapMmio !== undefined) {
+              // kvm_handle_noslot_fault(): cache the MMIO gfn, stamped with this set's generation,
+              // under mmu_lock and the same retry check as any mapping.
+              const mmuSeq = kvm.mmuInvalidateSeq;
+              if (!kvm.mmuLock.tryWriteFast()) yield* kvm.mmuLock.write();
+              try {
+                if (kvm.faults.skipRetryCheck || !kvm.mmuInvalidateRetryGfn(mmuSeq, gfn)) {
+                  const m = mmu.mapMmio(vcpu.asId, gfn, slots.generation);
+                  if (isSteps(m)) yield* m;
+                }
+              } finally {
+                kvm.mmuLock.writeUnlock();
+              }
+            }
+            // No usable memslot, or a write to a READONLY one: emulated MMIO, an exit to userspace.
+            return { exit: 'mmio', physAddr: gpa, len: size, isWrite: write, data: write ? value : 0n };
+          }
+          const mmuSeq = kvm.mmuInvalidateSeq; // smp_rmb() follows
+          if (SCHED.preemptive) yield P_SEQ;
+          const frame = yield* kvm.host.faultInSteps(hva, write); // __kvm_faultin_pfn() → hva_to_pfn() (GUP)
+          if (frame < 0) {
+            throw new KvmError('EFAULT', `KVM_RUN: gpa 0x${gpa.toString(16)} is in slot ${slot!.id} but its hva page 0x${(hva * PAGE_SIZE).toString(16)} is not mapped (KVM_EXIT_MEMORY_FAULT)`);
+          }
+          if (SCHED.preemptive) yield P_PFN;
+          const readLock = kvm.caps.faultLock === 'read' && kvm.mmuLock.flavour === 'rwlock';
+          if (readLock) yield* kvm.mmuLock.read();
+          else yield* kvm.mmuLock.write();
           try {
-            if (kvm.faults.skipRetryCheck || !kvm.mmuInvalidateRetryGfn(mmuSeq, gfn)) {
-              const m = mmu.mapMmio(vcpu.asId, gfn, slots.generation);
+            // is_page_fault_stale(): an invalidation of this gfn started or finished since the sample.
+            if (!kvm.faults.skipRetryCheck && kvm.mmuInvalidateRetryGfn(mmuSeq, gfn)) {
+              retry = retryPoint(kvm, gfn);
+            } else {
+              const m = mmu.map(slot!, gfn, frame, write);
               if (isSteps(m)) yield* m;
             }
           } finally {
-            kvm.mmuLock.writeUnlock();
+            if (readLock) kvm.mmuLock.readUnlock();
+            else kvm.mmuLock.writeUnlock();
           }
-        }
-        // No usable memslot, or a write to a READONLY one: emulated MMIO, an exit to userspace.
-        return { exit: 'mmio', physAddr: gpa, len: size, isWrite: write, data: write ? value : 0n };
-      }
-      const mmuSeq = kvm.mmuInvalidateSeq; // smp_rmb() follows
-      if (SCHED.preemptive) yield P_SEQ;
-      const frame = yield* kvm.host.faultInSteps(hva, write); // __kvm_faultin_pfn() → hva_to_pfn() (GUP)
-      if (frame < 0) {
-        throw new KvmError('EFAULT', `KVM_RUN: gpa 0x${gpa.toString(16)} is in slot ${slot!.id} but its hva page 0x${(hva * PAGE_SIZE).toString(16)} is not mapped (KVM_EXIT_MEMORY_FAULT)`);
-      }
-      if (SCHED.preemptive) yield P_PFN;
-      const readLock = kvm.caps.faultLock === 'read' && kvm.mmuLock.flavour === 'rwlock';
-      if (readLock) yield* kvm.mmuLock.read();
-      else yield* kvm.mmuLock.write();
-      let stale = false;
-      try {
-        // is_page_fault_stale(): an invalidation of this gfn started or finished since the sample.
-        stale = !kvm.faults.skipRetryCheck && kvm.mmuInvalidateRetryGfn(mmuSeq, gfn);
-        if (!stale) {
-          const m = mmu.map(slot!, gfn, frame, write);
-          if (isSteps(m)) yield* m;
+          if (retry === null && write) markPageDirtyInSlot(slot, gfn);
         }
       } finally {
-        if (readLock) kvm.mmuLock.readUnlock();
-        else kvm.mmuLock.writeUnlock();
+        kvm.srcu.readUnlock(idx);
       }
-      if (stale) {
+      if (retry !== null) {
+        // Back to the guest, which faults again: a busy loop, modelled as a wait for the cause.
         vcpu.retries++;
-        yield retryPoint(kvm, gfn);
-        continue;
+        yield retry;
       }
-      if (write) markPageDirtyInSlot(slot, gfn);
-      // Re-execute the access: now it hits the new mapping (or faults again if it was zapped).
+      // Re-execute the access: it hits the new mapping (or faults again if it was zapped).
     }
   } finally {
     kvm.vcpusRunning--;
-    kvm.srcu.readUnlock(idx);
   }
 }
