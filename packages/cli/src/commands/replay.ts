@@ -5,6 +5,9 @@
 import { open, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
+import type { ArchBackend } from '@kvmsim/kvm-core';
+import { referenceBackend } from '@kvmsim/kvm-core/testing';
+import { x86Backend } from '@kvmsim/x86';
 import {
   formatReplayOutput,
   MEMSLOT_ERRNO_SCENARIO,
@@ -32,9 +35,30 @@ const MAX_LISTED_DISAGREEMENTS = 20;
 /** First key of the JSON summary; also marks a file `--json-summary FILE` may overwrite. */
 const SUMMARY_KIND = 'kvmsim-replay-summary';
 
+/** The backends `--arch` accepts: x86 (the default), or the core's reference backend with x86's limits. */
+export const REPLAY_ARCHES = ['x86', 'reference'] as const;
+/** The MMUs `--mmu` accepts (x86 only). */
+export const REPLAY_MMUS = ['tdp', 'shadow'] as const;
+
+/** The backend a replay runs on. */
+function replayBackend(arch: string, mmu: string): ArchBackend {
+  if (!(REPLAY_ARCHES as readonly string[]).includes(arch)) throw new UsageError(`--arch: '${arch}' is not a backend (allowed: ${REPLAY_ARCHES.join(', ')})`, 'replay');
+  if (!(REPLAY_MMUS as readonly string[]).includes(mmu)) throw new UsageError(`--mmu: '${mmu}' is not an MMU (allowed: ${REPLAY_MMUS.join(', ')})`, 'replay');
+  if (arch === 'reference') {
+    if (mmu !== 'tdp') throw new UsageError('--mmu applies to --arch x86 only', 'replay');
+    return referenceBackend({ record: false });
+  }
+  if (mmu === 'shadow') throw new UsageError('--mmu shadow: the x86 shadow MMU is not modelled yet (issue 4 is open); use --mmu tdp', 'replay');
+  return x86Backend();
+}
+
 /** Parsed options of `kvmsim replay`. */
 export interface ReplayCommandOptions {
   memslots: MemslotDesign;
+  /** Default is `'x86'`. */
+  arch?: string;
+  /** Default is `'tdp'`. */
+  mmu?: string;
   raw?: boolean;
   json?: boolean;
   /** `true`: JSON summary on stderr; a string: write it to that file. */
@@ -79,6 +103,8 @@ export function registerReplayCommand(program: Command, ctx: CommandContext): Co
         'table, each annotated with the answer Linux 6.18.44 gave, and show model vs kernel as a table.',
     )
     .argument('[file]', "ops file (JSON lines); '-' reads stdin; omitted: the built-in scenario")
+    .addOption(new Option('--arch <backend>', 'architecture backend').choices([...REPLAY_ARCHES]).default('x86'))
+    .addOption(new Option('--mmu <mmu>', 'x86 MMU (the shadow MMU is not modelled yet)').choices([...REPLAY_MMUS]).default('tdp'))
     .addOption(
       new Option('--memslots <design>', 'memslot store design').choices([...MEMSLOT_DESIGNS]).default('scalable'),
     )
@@ -154,6 +180,7 @@ export async function runReplay(file: string | undefined, options: ReplayCommand
   if (!(MEMSLOT_DESIGNS as readonly string[]).includes(memslots)) {
     throw new UsageError(`--memslots: '${String(memslots)}' is not a memslot store design (allowed: ${MEMSLOT_DESIGNS.join(', ')})`, 'replay');
   }
+  const backend = replayBackend(options.arch ?? 'x86', options.mmu ?? 'tdp');
   const json = options.json === true;
   if (typeof options.jsonSummary === 'string') await checkSummaryTarget(options.jsonSummary, file);
   const acc = new SummaryAccumulator();
@@ -161,7 +188,7 @@ export async function runReplay(file: string | undefined, options: ReplayCommand
 
   if (file === undefined) {
     source = 'builtin';
-    const steps = [...replayText(MEMSLOT_ERRNO_SCENARIO, { memslots })];
+    const steps = [...replayText(MEMSLOT_ERRNO_SCENARIO, { memslots, backend })];
     for (const step of steps) acc.add(step);
     if (json || options.raw === true) {
       const out = new LineBuffer(io.stdout);
@@ -189,7 +216,7 @@ export async function runReplay(file: string | undefined, options: ReplayCommand
       });
     }
     try {
-      await replayStream(stream, memslots, io.stdout, acc, (bytes) => progress.update(bytes), source);
+      await replayStream(stream, memslots, backend, io.stdout, acc, (bytes) => progress.update(bytes), source);
     } finally {
       progress.stop();
     }
@@ -236,12 +263,13 @@ function describeFsError(e: unknown): string {
 async function replayStream(
   stream: NodeJS.ReadableStream,
   memslots: MemslotDesign,
+  backend: ArchBackend,
   stdout: OutputSink,
   acc: SummaryAccumulator,
   onBytes: (bytes: number) => void,
   source: string,
 ): Promise<void> {
-  const session = new ReplaySession({ memslots });
+  const session = new ReplaySession({ memslots, backend });
   const out = new LineBuffer(stdout);
   let lineNo = 0;
   const batches = readLineBatches(stream, onBytes);
