@@ -8,3 +8,4 @@ export { resolveX86Options, type X86Options, type X86Faults, type ResolvedX86Opt
 export { LpageInfo, gfnToIndex, levelShift, type PgLevel } from './lpage-info.js';
 export * from './mmu/spte.js';
 export * from './mmu/tdp-mmu.js';
+export * from './trace/kvmmmu.js';

@@ -25,6 +25,13 @@ import { LpageInfo, type PgLevel } from './lpage-info.js';
 import { MMIO_HIT, TdpMmu } from './mmu/tdp-mmu.js';
 import { MMIO_SPTE_GEN_MASK } from './mmu/spte.js';
 import { resolveX86Options, type ResolvedX86Options, type X86Options } from './options.js';
+import {
+  installKvmmmuTraceHook,
+  traceKvmMmuSetSpte,
+  traceKvmMmuSpteRequested,
+  traceKvmMmuSpteRequestedNoslot,
+  traceKvmMmuZapAllFast,
+} from './trace/kvmmmu.js';
 
 /** struct kvm_arch_memory_slot, as far as the model keeps it. */
 export interface X86MemslotArch {
@@ -89,6 +96,8 @@ export class X86ArchVm extends ArchVmBase {
     this.options = options;
     this.maxGfn = 2 ** (options.maxPhysAddr - 12) - 1;
     this.tdp = new TdpMmu({ levels: options.levels, nrAddressSpaces: kvm.nrMemslotAsIds });
+    // kvm_tdp_mmu_spte_changed: the hook exists only while a trace sink is attached.
+    if (kvm.trace) installKvmmmuTraceHook(kvm, this.tdp);
     this.mmu = new X86Mmu(kvm, this);
   }
 
@@ -168,9 +177,10 @@ export class X86ArchVm extends ArchVmBase {
   *zapAllFast(): Steps {
     const kvm = this.kvm;
     yield* kvm.mmuLock.write();
+    // Before the toggle: mmu_valid_gen = fastZaps mod 2; used_pages = 0 (no shadow-MMU pages).
+    if (kvm.trace) traceKvmMmuZapAllFast(kvm, this.tdp, this.fastZaps % 2, 0);
     this.tdp.invalidateAllRoots();
     this.fastZaps++;
-    if (kvm.trace) kvm.emit('kvm_mmu_zap_all_fast', { gen: this.fastZaps });
     kvm.mmuLock.writeUnlock();
     kvm.kvmFlushRemoteTlbs();
     yield* kvm.mmuLock.read();
@@ -284,6 +294,7 @@ class X86Mmu implements ArchMmu {
   /** make_mmio_spte(): the generation without the in-progress bit. */
   mapMmio(asId: number, gfn: number, memslotsGen: number): void {
     const g = memslotsGen >= KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS ? memslotsGen - KVM_MEMSLOT_GEN_UPDATE_IN_PROGRESS : memslotsGen;
+    if (this.kvm.trace) traceKvmMmuSpteRequestedNoslot(this.kvm, this.vm.tdp, gfn);
     this.vm.tdp.mapMmio(asId, gfn, g % (MMIO_SPTE_GEN_MASK + 1));
   }
 
@@ -300,7 +311,9 @@ class X86Mmu implements ArchMmu {
     const level = this.maxMappingLevel(slot, gfn);
     const mask = 2 ** ((level - 1) * 9) - 1;
     const base = frame - (gfn & mask);
+    if (this.kvm.trace) traceKvmMmuSpteRequested(this.kvm, this.vm.tdp, gfn, base, level);
     this.vm.tdp.map(slot.asId, gfn, base, level, writable, this.hostWritable(slot, gfn));
+    if (this.kvm.trace) traceKvmMmuSetSpte(this.kvm, this.vm.tdp, slot.asId, gfn, level);
   }
 
   private hostWritable(slot: MemorySlot, gfn: number): boolean {

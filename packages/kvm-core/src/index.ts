@@ -34,3 +34,4 @@ export { KvmVcpu, vcpuAccessSteps, type VcpuAccessResult } from './vcpu/vcpu.js'
 export { KvmMmuNotifier, kvmHandleHvaRange, kvmMmuInvalidateBegin, kvmMmuInvalidateEnd, kvmMmuInvalidateRangeAdd, kvmFlushShadowAll } from './notifier/kvm-mmu-notifier.js';
 export * from './host/mmu-notifier.js';
 export { runSync, point, waitPoint, type Steps, type YieldPoint, type WaitCondition } from './sched/steps.js';
+export * from './trace/index.js';

@@ -154,6 +154,7 @@ export class KvmMmuNotifier implements MmuNotifierOps {
   /** @see virt/kvm/kvm_main.c kvm_mmu_notifier_invalidate_range_start() (6.18) */
   *invalidateRangeStart(range: MmuNotifierRange): Steps<number> {
     const kvm = this.kvm;
+    if (kvm.trace) kvm.emit('kvm_unmap_hva_range', { start: range.start, end: range.end });
     // spin_lock(&kvm->mn_invalidate_lock): counted unconditionally, slot or not, so that a
     // memslot swap waits for the matching end.
     kvm.mnActiveInvalidateCount++;
@@ -169,7 +170,6 @@ export class KvmMmuNotifier implements MmuNotifierOps {
       lockless: false,
     });
     if (r.foundMemslot) kvm.arch.guestMemoryReclaimed();
-    if (kvm.trace) kvm.emit('kvm_unmap_hva_range', { start: range.start, end: range.end });
     return 0;
   }
 
@@ -202,9 +202,12 @@ export class KvmMmuNotifier implements MmuNotifierOps {
 
   private *age(start: number, end: number, handler: Handler, flushOnRet: boolean): Steps<boolean> {
     const kvm = this.kvm;
+    if (kvm.trace) {
+      if (handler === testAgeHandler) kvm.emit('kvm_test_age_hva', { hva: start });
+      else kvm.emit('kvm_age_hva', { start, end });
+    }
     const r = yield* kvmHandleHvaRange(kvm, { start, end, handler, onLock: null, flushOnRet, mayBlock: false, lockless: kvm.caps.locklessAging });
     if (SCHED.preemptive) yield P_AGE;
-    if (kvm.trace) kvm.emit('kvm_age_hva', { start, end });
     return r.ret;
   }
 
