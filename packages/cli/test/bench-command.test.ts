@@ -12,7 +12,10 @@ describe('kvmsim bench', () => {
     expect(r.out).toContain('memslots');
     const j = await cli(['bench', '--json']);
     expect(j.code).toBe(0);
-    expect(JSON.parse(j.out)).toEqual([expect.objectContaining({ name: 'memslots', command: 'kvmsim bench memslots' })]);
+    expect(JSON.parse(j.out)).toEqual([
+      expect.objectContaining({ name: 'memslots', command: 'kvmsim bench memslots' }),
+      expect.objectContaining({ name: 'x86', command: 'kvmsim bench x86' }),
+    ]);
   });
 
   it('an unknown benchmark exits 2', async () => {
