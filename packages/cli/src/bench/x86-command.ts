@@ -2,10 +2,9 @@
  * `kvmsim bench x86`: the command's run (progress, `--json [FILE]`) and its human report; the
  * options are registered in commands/bench.ts.
  */
-import { writeFile } from 'node:fs/promises';
-import { UsageError, type CommandContext } from '../context.js';
-import { formatNs, renderTable, whyNotWritable, writeJson, writeLine, type OutputSink } from '../output.js';
-import { startProgress, type Progress } from '../progress.js';
+import type { CommandContext } from '../context.js';
+import { formatNs, renderTable, writeLine, type OutputSink } from '../output.js';
+import { runBenchCommand } from './bench-runner.js';
 import { SHADOW_MMU_NOTE, runX86Bench, type X86BenchName, type X86BenchOptions, type X86BenchResult, type X86BenchRow } from './x86-bench.js';
 import { sizeLabel } from './x86-vm.js';
 
@@ -26,46 +25,9 @@ export function x86BenchOptionsFrom(options: BenchX86CommandOptions): X86BenchOp
 }
 
 /** Run `kvmsim bench x86`; returns the exit status. */
-export async function runBenchX86(options: BenchX86CommandOptions, ctx: CommandContext): Promise<number> {
-  const { io } = ctx;
-  const jsonToStdout = options.json === true;
-  const jsonFile = typeof options.json === 'string' ? options.json : undefined;
-  if (jsonFile !== undefined) {
-    const why = await whyNotWritable(jsonFile);
-    if (why !== undefined) throw new UsageError(`--json: cannot write '${jsonFile}': ${why}`, 'bench x86');
-  }
-
-  let progress: Progress | undefined;
-  let measuring = false;
-  let result: X86BenchResult;
-  try {
-    result = runX86Bench(x86BenchOptionsFrom(options), (done, total, label) => {
-      measuring = true;
-      progress ??= startProgress(io.stderr, { total, enabled: !jsonToStdout, label });
-      progress.update(done, label);
-    });
-  } catch (e) {
-    // Option validation (RangeError) happens before anything is measured; later errors are bugs.
-    if (e instanceof RangeError && !measuring) throw new UsageError(e.message, 'bench x86');
-    throw e;
-  } finally {
-    progress?.stop();
-  }
-
-  if (jsonFile !== undefined) {
-    try {
-      await writeFile(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
-    } catch (e) {
-      throw new UsageError(`--json: cannot write '${jsonFile}': ${(e as Error).message}`);
-    }
-  }
-  if (jsonToStdout) {
-    writeJson(io.stdout, result);
-  } else {
-    writeX86BenchTables(io.stdout, result);
-    if (jsonFile !== undefined) writeLine(io.stdout, `Full result written to ${jsonFile}`);
-  }
-  return 0;
+export function runBenchX86(options: BenchX86CommandOptions, ctx: CommandContext): Promise<number> {
+  const benchOptions = x86BenchOptionsFrom(options);
+  return runBenchCommand(ctx, 'bench x86', options.json, (onProgress) => runX86Bench(benchOptions, onProgress), writeX86BenchTables);
 }
 
 function rate(perSecond: number): string {

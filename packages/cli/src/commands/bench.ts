@@ -3,7 +3,6 @@
  * `src/bench/memslots-bench.ts`: option parsing, progress, tables, JSON); `kvmsim bench x86` is
  * registered here and run by `src/bench/x86-command.ts`.
  */
-import { writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import {
   DEFAULT_SLOT_COUNTS,
@@ -13,10 +12,10 @@ import {
   type MemslotsBenchOptions,
   type MemslotsBenchResult,
 } from '../bench/memslots-bench.js';
+import { runBenchCommand } from '../bench/bench-runner.js';
 import { runBenchX86, type BenchX86CommandOptions } from '../bench/x86-command.js';
 import { UsageError, type CommandContext } from '../context.js';
-import { formatNs, renderKeyValues, renderTable, whyNotWritable, writeJson, writeLine, type OutputSink } from '../output.js';
-import { startProgress, type Progress } from '../progress.js';
+import { formatNs, renderKeyValues, renderTable, writeJson, writeLine, type OutputSink } from '../output.js';
 
 /** The largest slot count `--slots` accepts (x86's `KVM_USER_MEM_SLOTS`). */
 export const MAX_SLOT_COUNT = 32764;
@@ -207,48 +206,9 @@ export function benchOptionsFrom(options: BenchMemslotsCommandOptions): Memslots
 }
 
 /** Run `kvmsim bench memslots`; returns the exit status. */
-export async function runBenchMemslots(options: BenchMemslotsCommandOptions, ctx: CommandContext): Promise<number> {
-  const { io } = ctx;
-  const jsonToStdout = options.json === true;
-  const jsonFile = typeof options.json === 'string' ? options.json : undefined;
+export function runBenchMemslots(options: BenchMemslotsCommandOptions, ctx: CommandContext): Promise<number> {
   const benchOptions = benchOptionsFrom(options);
-  if (jsonFile !== undefined) {
-    const why = await whyNotWritable(jsonFile);
-    if (why !== undefined) throw new UsageError(`--json: cannot write '${jsonFile}': ${why}`, 'bench memslots');
-  }
-
-  let progress: Progress | undefined;
-  let measuring = false;
-  let result: MemslotsBenchResult;
-  try {
-    result = runMemslotsBench(benchOptions, (done, total, label) => {
-      measuring = true;
-      progress ??= startProgress(io.stderr, { total, enabled: !jsonToStdout, label });
-      progress.update(done, label);
-    });
-  } catch (e) {
-    // The benchmark validates its options (RangeError) before measuring anything; the parsers
-    // above should have caught every such case already. Later errors are bugs.
-    if (e instanceof RangeError && !measuring) throw new UsageError(e.message, 'bench memslots');
-    throw e;
-  } finally {
-    progress?.stop();
-  }
-
-  if (jsonFile !== undefined) {
-    try {
-      await writeFile(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
-    } catch (e) {
-      throw new UsageError(`--json: cannot write '${jsonFile}': ${(e as Error).message}`);
-    }
-  }
-  if (jsonToStdout) {
-    writeJson(io.stdout, result);
-  } else {
-    writeBenchTables(io.stdout, result);
-    if (jsonFile !== undefined) writeLine(io.stdout, `Full result written to ${jsonFile}`);
-  }
-  return 0;
+  return runBenchCommand(ctx, 'bench memslots', options.json, (onProgress) => runMemslotsBench(benchOptions, onProgress), writeBenchTables);
 }
 
 /** The human report: machine line, one table per op, then the target verdicts. */
