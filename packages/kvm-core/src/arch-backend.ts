@@ -25,10 +25,6 @@ export function isSteps<T>(r: MaybeSteps<T>): r is Steps<T> {
   return typeof r === 'object' && r !== null && typeof (r as { next?: unknown }).next === 'function';
 }
 
-/** Run a hook's result inside a preemptible computation. */
-export function* hookSteps<T>(r: MaybeSteps<T>): Steps<T> {
-  return isSteps(r) ? yield* r : r;
-}
 
 /** The lock flavour of kvm->mmu_lock: KVM_HAVE_MMU_RWLOCK gives an rwlock, else a spinlock. */
 export type MmuLockFlavour = 'rwlock' | 'spinlock';

@@ -6,7 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { UsageError, type CommandContext } from '../context.js';
-import { whyNotWritable, writeJson, writeLine, type OutputSink } from '../output.js';
+import { renderTable, whyNotWritable, writeJson, writeLine, type OutputSink } from '../output.js';
 import { startProgress, type Progress } from '../progress.js';
 
 export type BenchProgress = (done: number, total: number, label: string) => void;
@@ -56,4 +56,19 @@ export async function runBenchCommand<R>(
     if (jsonFile !== undefined) writeLine(io.stdout, `Full result written to ${jsonFile}`);
   }
   return 0;
+}
+
+/** The target verdicts every benchmark ends its report with. */
+export function writeTargets(stdout: OutputSink, targets: readonly { target: string; met: boolean; detail: string }[], maxWidth: number): void {
+  if (targets.length === 0) return;
+  writeLine(stdout);
+  writeLine(stdout, 'Targets');
+  writeLine(
+    stdout,
+    renderTable({
+      head: ['target', 'verdict', 'detail'],
+      rows: targets.map((t) => [t.target, t.met ? 'met' : 'NOT met', t.detail]),
+      maxWidth,
+    }),
+  );
 }

@@ -4,7 +4,7 @@
  */
 import type { CommandContext } from '../context.js';
 import { formatNs, renderTable, writeLine, type OutputSink } from '../output.js';
-import { runBenchCommand } from './bench-runner.js';
+import { runBenchCommand, writeTargets } from './bench-runner.js';
 import { SHADOW_MMU_NOTE, runX86Bench, type X86BenchName, type X86BenchOptions, type X86BenchResult, type X86BenchRow } from './x86-bench.js';
 import { sizeLabel } from './x86-vm.js';
 
@@ -104,16 +104,5 @@ export function writeX86BenchTables(stdout: OutputSink, result: X86BenchResult):
     writeLine(stdout, 'Notes');
     for (const note of notes) writeLine(stdout, `- ${note}`);
   }
-  if (result.targets.length > 0) {
-    writeLine(stdout);
-    writeLine(stdout, 'Targets');
-    writeLine(
-      stdout,
-      renderTable({
-        head: ['target', 'verdict', 'detail'],
-        rows: result.targets.map((t) => [t.target, t.met ? 'met' : 'NOT met', t.detail]),
-        maxWidth: width,
-      }),
-    );
-  }
+  writeTargets(stdout, result.targets, width);
 }

@@ -12,7 +12,7 @@ import {
   type MemslotsBenchOptions,
   type MemslotsBenchResult,
 } from '../bench/memslots-bench.js';
-import { runBenchCommand } from '../bench/bench-runner.js';
+import { runBenchCommand, writeTargets } from '../bench/bench-runner.js';
 import { runBenchX86, type BenchX86CommandOptions } from '../bench/x86-command.js';
 import { UsageError, type CommandContext } from '../context.js';
 import { formatNs, renderKeyValues, renderTable, writeJson, writeLine, type OutputSink } from '../output.js';
@@ -243,18 +243,7 @@ export function writeBenchTables(stdout: OutputSink, result: MemslotsBenchResult
       }),
     );
   }
-  if (result.targets.length > 0) {
-    writeLine(stdout);
-    writeLine(stdout, 'Targets');
-    writeLine(
-      stdout,
-      renderTable({
-        head: ['target', 'verdict', 'detail'],
-        rows: result.targets.map((t) => [t.target, t.met ? 'met' : 'NOT met', t.detail]),
-        maxWidth: stdout.columns ?? 160,
-      }),
-    );
-  }
+  writeTargets(stdout, result.targets, stdout.columns ?? 160);
 }
 
 function unique<T>(values: readonly T[]): T[] {

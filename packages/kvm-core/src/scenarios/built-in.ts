@@ -45,6 +45,9 @@ function state(kvm: Kvm): string {
   return `seq=${kvm.mmuInvalidateSeq} in_progress=${kvm.mmuInvalidateInProgress} mn_count=${kvm.mnActiveInvalidateCount} mappings=${kvm.arch.mmu?.mappings ?? 0}`;
 }
 
+/** Slot 1: 2 MiB at GPA, backed by HVA. */
+const SLOT1 = { slot: 1, flags: 0, guestPhysAddr: BigInt(GPA), memorySize: BigInt(2 * MiB), userspaceAddr: BigInt(HVA) } as const;
+
 /** The common start: 2 MiB of host memory holding V1 in its first page, optionally behind slot 1 at GPA. */
 function vmWithMemory(o: ScenarioOptions, withSlot: boolean): Kvm {
   const kvm = vm(o);
@@ -150,7 +153,7 @@ export function swapVsInvalidation(o: ScenarioOptions = {}): Scenario {
       const out: string[] = [];
       const seen: string[] = [];
       function* vmm(): Steps {
-        yield* ioctl(out, 'CREATE', kvm.setUserMemoryRegionSteps({ slot: 1, flags: 0, guestPhysAddr: BigInt(GPA), memorySize: BigInt(2 * MiB), userspaceAddr: BigInt(HVA) }));
+        yield* ioctl(out, 'CREATE', kvm.setUserMemoryRegionSteps(SLOT1));
         yield* guestRead(kvm, GPA, seen);
       }
       return {
@@ -178,7 +181,7 @@ export function createVsFaultVsInvalidate(o: ScenarioOptions = {}): Scenario {
       const seen: string[] = [];
       return {
         actors: [
-          { name: 'vmm', steps: ioctl(out, 'CREATE', kvm.setUserMemoryRegionSteps({ slot: 1, flags: 0, guestPhysAddr: BigInt(GPA), memorySize: BigInt(2 * MiB), userspaceAddr: BigInt(HVA) })) },
+          { name: 'vmm', steps: ioctl(out, 'CREATE', kvm.setUserMemoryRegionSteps(SLOT1)) },
           { name: 'vcpu0', steps: guestRead(kvm, GPA, seen) },
           { name: 'host', steps: dropAndRewrite(kvm) },
         ],
