@@ -48,4 +48,17 @@ export class LpageInfo {
     if (level === 1) return true;
     return this.disallow[level - 2]![gfnToIndex(gfn, slot.baseGfn, level)] === 0;
   }
+
+  /**
+   * update_gfn_disallow_lpage_count(): a shadow page shadowing a guest page table at `gfn`
+   * (`delta` +1) or its zap (−1) forbids huge mappings over `gfn` at every huge level.
+   * @see arch/x86/kvm/mmu/mmu.c kvm_mmu_gfn_disallow_lpage(), kvm_mmu_gfn_allow_lpage() (6.18)
+   */
+  update(baseGfn: number, gfn: number, delta: number): void {
+    for (const level of [2, 3] as const) {
+      const a = this.disallow[level - 2]!;
+      const i = gfnToIndex(gfn, baseGfn, level);
+      a[i] = a[i]! + delta;
+    }
+  }
 }

@@ -20,11 +20,25 @@ function slot(kvm: Kvm, id: number, gpa: number, size: number, hva: number, flag
   kvm.setUserMemoryRegion({ slot: id, flags, guestPhysAddr: BigInt(gpa), memorySize: BigInt(size), userspaceAddr: BigInt(hva) });
 }
 
+/** The configurations every guest-visible scenario runs on. */
+const CONFIGS: [string, X86Options][] = [
+  ['x86/tdp', {}],
+  ['x86/shadow', { mmu: 'shadow' }],
+  ['x86/shadow + nestedTdp', { mmu: 'shadow', nestedTdp: true }],
+];
+
+/** MMIO SPTEs cached by L1's MMU. */
+function mmioSptes(arch: X86ArchVm): number {
+  return arch.tdpEnabled ? arch.tdp.stats().mmioSptes : arch.shadow!.stats().mmioSptes;
+}
+
 const value = (r: VcpuAccessResult): string => (r.exit === 'none' ? `0x${r.value.toString(16)}` : 'mmio');
 
-describe('x86/tdp: guest-visible scenarios', () => {
+describe.each(CONFIGS)('%s: guest-visible scenarios', (_name, base) => {
+  const vmc = (o: X86Options = {}): { kvm: Kvm; arch: X86ArchVm } => vm({ ...base, ...o });
+
   it('host write → guest read; DONTNEED → 0; host writes again → the new value (no stale mapping)', () => {
-    const { kvm } = vm();
+    const { kvm } = vmc();
     kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
     slot(kvm, 1, GPA, 2 * MiB, HVA);
     const v = kvm.createVcpu(0);
@@ -42,7 +56,7 @@ describe('x86/tdp: guest-visible scenarios', () => {
   });
 
   it('MOVE → the old gpa is MMIO, the new gpa shows the data; DELETE → MMIO', () => {
-    const { kvm } = vm();
+    const { kvm } = vmc();
     kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
     slot(kvm, 1, GPA, 2 * MiB, HVA);
     kvm.host.write(BigInt(HVA), 8, 0x1234n);
@@ -56,12 +70,12 @@ describe('x86/tdp: guest-visible scenarios', () => {
   });
 
   it('an unbacked gpa caches an MMIO SPTE; a slot created there is seen (the generation changed)', () => {
-    const { kvm, arch } = vm();
+    const { kvm, arch } = vmc();
     kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
     kvm.host.write(BigInt(HVA), 8, 0x77n);
     const v = kvm.createVcpu(0);
     expect(value(v.read(GPA, 8))).toBe('mmio');
-    expect(arch.tdp.stats().mmioSptes).toBe(1);
+    expect(mmioSptes(arch)).toBe(1);
     const faults = v.faults;
     expect(value(v.read(GPA, 8))).toBe('mmio');
     expect(v.faults).toBe(faults); // the MMIO SPTE answered, no fault
@@ -70,7 +84,7 @@ describe('x86/tdp: guest-visible scenarios', () => {
   });
 
   it('a write to a READONLY slot exits as MMIO with is_write and leaves the host page alone', () => {
-    const { kvm } = vm();
+    const { kvm } = vmc();
     kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
     slot(kvm, 1, GPA, 2 * MiB, HVA, 2);
     kvm.host.write(BigInt(HVA), 8, 0x5n);
@@ -82,7 +96,7 @@ describe('x86/tdp: guest-visible scenarios', () => {
 
   it('dirty bits from guest writes: GET (get-and-clear, re-protect) and CLEAR (manual protect)', () => {
     for (const pml of [false, true]) {
-      const { kvm } = vm({ pml });
+      const { kvm } = vmc({ pml });
       kvm.host.mmap(BigInt(HVA), BigInt(2 * MiB));
       slot(kvm, 1, GPA, 2 * MiB, HVA, 1);
       const v = kvm.createVcpu(0);
@@ -104,7 +118,7 @@ describe('x86/tdp: guest-visible scenarios', () => {
   });
 
   it('a fault on a slot being deleted retries instead of exiting (kvm_mmu_faultin_pfn): single-threaded it cannot proceed', () => {
-    const { kvm } = vm();
+    const { kvm } = vmc();
     expect(kvm.arch.mmu?.retryOnInvalidSlot).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 /**
- * The core's interleaving scenarios on the x86 backend (TDP MMU, with and without the
- * SLOT_ZAP_ALL quirk): every one holds within the preemption bound, and the core's switches are
+ * The core's interleaving scenarios on the x86 backend (TDP MMU with and without the
+ * SLOT_ZAP_ALL quirk, the shadow MMU, the shadow MMU with nested TDP): every one holds within the preemption bound, and the core's switches are
  * still caught through the x86 fault path.
  */
 import { explore, formatTrace } from '@kvmsim/kvm-core/sched';
@@ -11,6 +11,8 @@ import { x86Backend } from '../src/index.js';
 describe.each([
   ['x86/tdp', {}],
   ['x86/tdp, SLOT_ZAP_ALL off', { quirks: { slotZapAll: false } }],
+  ['x86/shadow', { mmu: 'shadow' }],
+  ['x86/shadow + nestedTdp, SLOT_ZAP_ALL off', { mmu: 'shadow', nestedTdp: true, quirks: { slotZapAll: false } }],
 ] as const)('%s: built-in interleavings', (_name, options) => {
   for (const scenario of builtInScenarios({ archBackend: x86Backend(options) })) {
     it(scenario.name, () => {

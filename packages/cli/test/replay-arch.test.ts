@@ -29,10 +29,15 @@ describe('replay --arch / --mmu', () => {
     expect(ref.out).toBe(x86.out);
   });
 
-  it('--mmu shadow is a usage error until the shadow MMU exists; bad values are rejected', async () => {
-    const s = await cli(['replay', '-', '--mmu', 'shadow'], OPS);
-    expect(s.code).toBe(2);
-    expect(s.err).toMatch(/shadow MMU is not modelled yet/);
+  it('--mmu shadow (and --nested-tdp) give the same answers through the shadow MMU; bad values are rejected', async () => {
+    const x86 = await cli(['replay', '-'], OPS);
+    for (const extra of [[], ['--nested-tdp']]) {
+      const s = await cli(['replay', '-', '--mmu', 'shadow', ...extra], OPS);
+      expect(s.code).toBe(0);
+      expect(s.out).toBe(x86.out);
+    }
+    const n = await cli(['replay', '-', '--arch', 'reference', '--nested-tdp'], OPS);
+    expect(n.code).toBe(2);
     const a = await cli(['replay', '-', '--arch', 'arm64'], OPS);
     expect(a.code).toBe(2);
     expect(a.err).toMatch(/x86, reference/);

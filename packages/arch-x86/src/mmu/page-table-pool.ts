@@ -42,6 +42,11 @@ export class PageTablePool {
   flags: Uint8Array;
   /** kvm_mmu_page_as_id() */
   asId: Uint8Array;
+  /**
+   * Allocation serial of each table: bumped by every alloc(), so a walker holding (table, serial)
+   * can tell that its table was freed (and maybe reused) under it.
+   */
+  serial: Uint32Array;
   /** Tables allocated (roots included). */
   inUse = 0;
   private capacity: number;
@@ -61,6 +66,7 @@ export class PageTablePool {
     this.parentSlot = new Uint16Array(n);
     this.flags = new Uint8Array(n);
     this.asId = new Uint8Array(n);
+    this.serial = new Uint32Array(n);
     this.free = new Int32Array(n);
   }
 
@@ -85,6 +91,7 @@ export class PageTablePool {
     this.parentSlot[t] = parentSlot;
     this.flags[t] = flags | PT_IN_USE;
     this.asId[t] = asId;
+    this.serial[t] = this.serial[t]! + 1;
     this.inUse++;
     return t;
   }
@@ -128,7 +135,8 @@ export class PageTablePool {
   heapBytes(): number {
     return (
       this.lo.byteLength + this.hi.byteLength + this.occupied.byteLength + this.level.byteLength + this.gfn.byteLength +
-      this.parent.byteLength + this.parentSlot.byteLength + this.flags.byteLength + this.asId.byteLength + this.free.byteLength
+      this.parent.byteLength + this.parentSlot.byteLength + this.flags.byteLength + this.asId.byteLength + this.serial.byteLength +
+      this.free.byteLength
     );
   }
 
@@ -146,6 +154,7 @@ export class PageTablePool {
     this.parentSlot = grown(this.parentSlot, new Uint16Array(n));
     this.flags = grown(this.flags, new Uint8Array(n));
     this.asId = grown(this.asId, new Uint8Array(n));
+    this.serial = grown(this.serial, new Uint32Array(n));
     this.free = grown(this.free, new Int32Array(n));
   }
 }

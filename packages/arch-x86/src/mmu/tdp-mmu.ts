@@ -14,7 +14,8 @@
  * Simplification: tables store a child table's pool index where the kernel stores its physical
  * address; no TDX mirror roots, no NX huge page recovery list, no prefetch (A is always set).
  */
-import { PT_INVALID, PT_ROOT, PageTablePool } from './page-table-pool.js';
+import type { Steps, YieldPoint } from '@kvmsim/kvm-core';
+import { PT_INVALID, PT_IN_USE, PT_ROOT, PageTablePool } from './page-table-pool.js';
 import {
   FROZEN_SPTE_HI,
   FROZEN_SPTE_LO,
@@ -85,6 +86,11 @@ export interface TdpMmuOptions {
   proveMmu?: boolean;
   /** Initial capacity of the page-table pool, in tables. */
   initialTables?: number;
+  /**
+   * Fault switch `agingFreedRoot`: roots are freed at once (no RCU grace period) and lockless
+   * aging does not skip roots invalidated since its walk began. Default false.
+   */
+  agingFreedRoot?: boolean;
 }
 
 export interface TdpMmuStats {
@@ -159,6 +165,11 @@ export class TdpMmu {
   private readonly nxHugePages: boolean;
   private readonly leafExtra: number;
   private readonly proveMmu: boolean;
+  private readonly agingFreedRoot: boolean;
+  /** RCU readers (lockless aging walks) in progress. */
+  private rcuReaders = 0;
+  /** Roots zapped while readers were in progress: call_rcu(tdp_mmu_free_sp_rcu_callback). */
+  private readonly rcuDeferred: number[] = [];
   private n4k = 0;
   private n2m = 0;
   private n1g = 0;
@@ -185,6 +196,7 @@ export class TdpMmu {
     this.nxHugePages = options.nxHugePages ?? false;
     this.leafExtra = options.ignoreGuestPat === false ? LEAF_NO_IPAT : 0;
     this.proveMmu = options.proveMmu ?? false;
+    this.agingFreedRoot = options.agingFreedRoot ?? false;
     this.maxGfnExclusive = PAGES[options.levels + 1]!;
     this.validRoots = new Int32Array(options.nrAddressSpaces).fill(-1);
     this.pool = new PageTablePool(options.initialTables ?? 64);
@@ -237,7 +249,10 @@ export class TdpMmu {
         const r = roots[k]!;
         if (this.pool.flags[r]! & PT_INVALID) {
           this.zapRoot(r, shared);
-          this.pool.release(r);
+          // The root's memory goes back after an RCU grace period, so lockless walkers that
+          // found it on the list can finish (tdp_mmu_free_sp_rcu_callback()).
+          if (this.rcuReaders > 0 && !this.agingFreedRoot) this.rcuDeferred.push(r);
+          else this.pool.release(r);
           roots.splice(k, 1);
         } else k++;
       }
@@ -552,6 +567,56 @@ export class TdpMmu {
   ageRange(asId: number, start: number, end: number, clear: boolean): boolean {
     this.opClear = clear;
     return this.rangeOp(OP_AGE, asId, true, start, end, 1);
+  }
+
+  /**
+   * Lockless aging as the kernel runs it: under rcu_read_lock(), root by root
+   * (for_each_tdp_mmu_root_rcu(): valid roots only, each checked when it is reached), with a
+   * preemption point before each root. A root freed under the walk is a use-after-free, reported
+   * by throwing; the RCU-deferred free and the validity check prevent it.
+   * @see arch/x86/kvm/mmu/tdp_mmu.c kvm_tdp_mmu_age_gfn_range(), for_each_tdp_mmu_root_rcu(),
+   *      tdp_mmu_free_sp_rcu_callback() (6.18)
+   */
+  *ageRangeSteps(asId: number, start: number, end: number, clear: boolean, preempt: YieldPoint | null): Steps<boolean> {
+    const pool = this.pool;
+    const roots: number[] = [];
+    const serials: number[] = [];
+    for (const r of this.rootList) {
+      if (pool.asId[r] === asId && !(pool.flags[r]! & PT_INVALID)) {
+        roots.push(r);
+        serials.push(pool.serial[r]!);
+      }
+    }
+    this.rcuReaders++;
+    let young = false;
+    try {
+      for (let k = 0; k < roots.length; k++) {
+        if (preempt !== null) yield preempt;
+        const r = roots[k]!;
+        if (pool.serial[r] !== serials[k] || !(pool.flags[r]! & PT_IN_USE)) {
+          throw new Error(`use-after-free: lockless aging walks TDP root ${r}, which was freed under it`);
+        }
+        if (!this.agingFreedRoot && pool.flags[r]! & PT_INVALID) continue;
+        this.opClear = clear;
+        this.begin(OP_AGE);
+        this.opResult = false;
+        this.opDone = false;
+        try {
+          this.opAsId = asId;
+          this.opValidRoot = true;
+          const e = Math.min(end, this.maxGfnExclusive);
+          const s = Math.max(start, 0);
+          if (s < e) this.walkRange(r, this.rootLevel, s, e, 1);
+          young = this.opResult || young;
+        } finally {
+          this.op = OP_NONE;
+        }
+        if (young && !clear) break;
+      }
+    } finally {
+      if (--this.rcuReaders === 0) for (const r of this.rcuDeferred.splice(0)) pool.release(r);
+    }
+    return young;
   }
 
   /**

@@ -211,8 +211,14 @@ export function spteOffset(tdp: TdpMmu, asId: number, gfn: number, level: number
 export function traceKvmMmuSetSpte(kvm: Kvm, tdp: TdpMmu, asId: number, gfn: number, level: number): void {
   const o = spteOffset(tdp, asId, gfn, level);
   if (o < 0) return;
-  const lo = tdp.pool.lo[o]!;
-  const hi = tdp.pool.hi[o]!;
+  emitKvmMmuSetSpte(kvm, gfn, level, tdp.pool.lo[o]!, tdp.pool.hi[o]!, o);
+}
+
+/**
+ * trace_kvm_mmu_set_spte() of the shadow MMU's mmu_set_spte(): the leaf at pool offset `o` of
+ * the shadow page-table pool (same stand-in address and masks as the TDP MMU's).
+ */
+export function emitKvmMmuSetSpte(kvm: Kvm, gfn: number, level: number, lo: number, hi: number, o: number): void {
   const mask = 2 ** ((level - 1) * 9) - 1;
   kvm.emit('kvm_mmu_set_spte', {
     gfn: gfn - (gfn & mask),
@@ -231,7 +237,7 @@ export function traceKvmMmuSetSpte(kvm: Kvm, tdp: TdpMmu, asId: number, gfn: num
  * trace_kvm_mmu_zap_all_fast(kvm), emitted before mmu_valid_gen toggles: `mmuValidGen` is the
  * generation being retired (0 on the first fast zap, then 1, 0, …). `usedPages` is
  * kvm->arch.n_used_mmu_pages, which counts shadow-MMU pages only (TDP MMU pages are in
- * kvm->arch.tdp_mmu_pages), so 0 while the shadow MMU is not modelled.
+ * kvm->arch.tdp_mmu_pages): 0 without shadow pages.
  */
 export function traceKvmMmuZapAllFast(kvm: Kvm, tdp: TdpMmu, mmuValidGen: number, usedPages: number): void {
   installKvmmmuTraceHook(kvm, tdp);

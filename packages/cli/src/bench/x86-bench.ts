@@ -1,6 +1,7 @@
 /**
- * `kvmsim bench x86`: the x86 benchmarks of the issue, on the TDP MMU of @kvmsim/x86 (the shadow
- * MMU is not modelled yet, so it has no rows; the result says so):
+ * `kvmsim bench x86`: the x86 benchmarks of the issue, each on the TDP MMU and on the shadow MMU
+ * of @kvmsim/x86 (`mmu: 'shadow'`: the vCPU's gpa accesses fault into direct shadow pages, with
+ * rmaps):
  *
  * - fault-4k: guest reads that each fault a new 4 KiB page through the whole fault path
  *   (`vcpu.read()`: TDP miss → memslot → GUP → mmu_lock → map → the read), on a slot backed by a
@@ -10,9 +11,10 @@
  * - fault-2m: the same on a THP-backed, 2 MiB-aligned slot, host-populated: each fault maps a
  *   2 MiB leaf. Per fault and per MiB.
  * - zap-1g: zap of a 1 GiB slot fully mapped by guest read faults (262144 4 KiB leaves) through
- *   DELETE with the SLOT_ZAP_ALL quirk on (the fast zap) and through madvise(DONTNEED) of the
- *   whole range (host page-table zap + notifier → zapLeafs), plus TdpMmu.zapLeafs() alone.
- * - bytes-per-page: 4 Mi pages (16 GiB) mapped at 4 KiB through TdpMmu.map() directly (the fault
+ *   DELETE with the SLOT_ZAP_ALL quirk on (the fast zap) and off (the slot's leaves, through rmaps
+ *   on the shadow MMU), through madvise(DONTNEED) of the whole range (host page-table zap +
+ *   notifier → kvm_unmap_gfn_range), plus the MMU's leaf zap of the range alone.
+ * - bytes-per-page: 4 Mi pages (16 GiB) mapped at 4 KiB through TdpMmu.map() / ShadowMmu.mapDirect() directly (the fault
  *   path's last step: through vcpu.read() the host model's per-page state would swamp the heap
  *   delta, and 4 Mi faults take several seconds): page-table bytes as the kernel counts them,
  *   the pool's typed arrays, and the process heap delta, per page. Target: ≤ 16.
@@ -36,14 +38,17 @@ import {
   guestReads,
   hvaOfPage,
   hvaPfnOfPage,
+  benchSlot,
   leafCounts,
   sizeLabel,
   x86BenchVm,
+  type X86BenchMmu,
   type X86BenchVm,
 } from './x86-vm.js';
+import { slotArch } from '@kvmsim/x86';
 
-/** What the result says about the shadow MMU, verbatim. */
-export const SHADOW_MMU_NOTE = 'shadow MMU: not modelled yet';
+/** The MMUs every benchmark runs on, in output order. */
+export const X86_BENCH_MMUS: readonly X86BenchMmu[] = Object.freeze(['tdp', 'shadow'] as const);
 
 /** The issue's benchmarks. */
 export type X86BenchName = 'fault-4k' | 'fault-2m' | 'zap-1g' | 'bytes-per-page';
@@ -55,8 +60,8 @@ export interface X86BenchRow {
   id: string;
   /** The issue's benchmark the row belongs to. */
   bench: X86BenchName;
-  /** The MMU measured. Only the TDP MMU exists so far. */
-  mmu: 'tdp';
+  /** The MMU measured. */
+  mmu: X86BenchMmu;
   /** What was timed or counted, and how. */
   what: string;
   /** Median over samples (timings) or the single measurement (bytes). */
@@ -77,12 +82,14 @@ const WHAT: Readonly<Record<string, string>> = {
     'guest read faulting a new 2 MiB page on a THP-backed, 2 MiB-aligned slot: maps a 2 MiB leaf; host huge page allocated first',
   'fault-2m-per-mib': 'the same per MiB mapped (a fault maps 2 MiB)',
   'zap-delete':
-    'KVM_SET_USER_MEMORY_REGION DELETE of the fully mapped slot, SLOT_ZAP_ALL quirk on: fast zap (all roots invalidated, zapped and freed); whole ioctl',
+    'KVM_SET_USER_MEMORY_REGION DELETE of the fully mapped slot, SLOT_ZAP_ALL quirk on: fast zap (TDP: all roots invalidated, zapped and freed; shadow: mmu_valid_gen toggled, obsolete pages zapped); whole ioctl',
+  'zap-delete-slot':
+    "the same DELETE with the quirk off: the slot's leaves (shadow: through its rmaps) plus the shadow pages of gPTEs in the slot; whole ioctl",
   'zap-madvise':
     'madvise(DONTNEED) of the whole backing range (zero-page PTEs): host page-table zap + MMU notifier → kvm_unmap_gfn_range → zapLeafs',
-  'zap-leafs': "TdpMmu.zapLeafs() of the slot's gfn range alone: the secondary-MMU share of the madvise row (no lock, no flush)",
+  'zap-leafs': "TdpMmu.zapLeafs() / ShadowMmu.zapRange() (rmaps) of the slot's gfn range alone: the secondary-MMU share of the madvise row (no lock, no flush)",
   'bytes-per-page-tables': 'page tables as the kernel counts them (tables × 4096 B) per mapped page',
-  'bytes-per-page-pool': "typed arrays held by the TDP MMU's page-table pool (capacity: SPTEs, occupancy bitmap, metadata) per mapped page",
+  'bytes-per-page-pool': "typed arrays held by the MMU's page-table pool (capacity: SPTEs, occupancy bitmap, metadata; shadow: plus page metadata, rmap heads and descriptors) per mapped page",
   'bytes-per-page-heap': 'process heap delta (heapUsed + arrayBuffers, after a full GC) per mapped page',
 };
 
@@ -94,6 +101,7 @@ export const X86_BENCH_ROW_IDS: readonly string[] = Object.freeze([
   'fault-2m',
   'fault-2m-per-mib',
   'zap-delete',
+  'zap-delete-slot',
   'zap-madvise',
   'zap-leafs',
   'bytes-per-page-tables',
@@ -150,8 +158,7 @@ export interface X86BenchResult {
   machine: Record<string, string | number>;
   quick: boolean;
   sizes: X86BenchSizes;
-  /** Always SHADOW_MMU_NOTE for now: every row is the TDP MMU; there are no shadow-MMU rows. */
-  shadowMmu: string;
+  /** The TDP MMU's rows (X86_BENCH_ROW_IDS order), then the shadow MMU's (same ids). */
   rows: X86BenchRow[];
   targets: TargetVerdict[];
   /** How the rows were measured, and facts found on the way. */
@@ -305,16 +312,16 @@ function faultsChecked(vm: X86BenchVm, label: string, measure: () => Measurement
 }
 
 /** fault-4k on a fresh VM (host pages written first when `populated`). */
-function measureFault4k(populated: boolean, cellMs: number, plan: FaultPlan): Measurement {
+function measureFault4k(mmu: X86BenchMmu, populated: boolean, cellMs: number, plan: FaultPlan): Measurement {
   collectGarbage();
-  const vm = x86BenchVm(FAULT_SLOT_PAGES, false);
+  const vm = x86BenchVm(FAULT_SLOT_PAGES, false, mmu);
   return faultsChecked(vm, populated ? 'fault-4k' : 'fault-4k-host-cold', () => measureFaults(fault4kCell(vm, populated), cellMs, plan), true);
 }
 
 /** fault-2m on a fresh VM with a THP-backed slot. */
-function measureFault2m(cellMs: number, plan: FaultPlan): Measurement {
+function measureFault2m(mmu: X86BenchMmu, cellMs: number, plan: FaultPlan): Measurement {
   collectGarbage();
-  const vm = x86BenchVm(FAULT_SLOT_PAGES, true);
+  const vm = x86BenchVm(FAULT_SLOT_PAGES, true, mmu);
   return faultsChecked(vm, 'fault-2m', () => measureFaults(fault2mCell(vm), cellMs, plan), true);
 }
 
@@ -322,9 +329,9 @@ function measureFault2m(cellMs: number, plan: FaultPlan): Measurement {
 const HIT_WINDOW = 4096;
 
 /** hit-4k: guest reads of HIT_WINDOW pages mapped beforehand, round robin; no read may fault. */
-function measureHit4k(plan: TimingPlan): Measurement {
+function measureHit4k(mmu: X86BenchMmu, plan: TimingPlan): Measurement {
   collectGarbage();
-  const vm = x86BenchVm(HIT_WINDOW, false);
+  const vm = x86BenchVm(HIT_WINDOW, false, mmu);
   check(guestReads(vm.vcpu, 0, HIT_WINDOW, 1) === HIT_WINDOW, () => 'hit-4k: the window did not map');
   const vcpu = vm.vcpu;
   const batch = (start: number, iters: number): number => {
@@ -337,14 +344,16 @@ function measureHit4k(plan: TimingPlan): Measurement {
 
 // ---- zaps ---------------------------------------------------------------------------------------
 
-type ZapPath = 'delete' | 'madvise' | 'leafs';
+type ZapPath = 'delete' | 'delete-slot' | 'madvise' | 'leafs';
+
+const ZAP_PATHS: readonly ZapPath[] = ['delete', 'delete-slot', 'madvise', 'leafs'];
 
 /**
  * One zap row: per sample, fill the slot by guest read faults (every page, untimed), then time
  * the zap. The first zap is an untimed warm-up.
  */
-function measureZaps(path: ZapPath, pages: number, samples: number, tick: (label: string) => void): Measurement {
-  const vm = x86BenchVm(pages, false);
+function measureZaps(mmu: X86BenchMmu, path: ZapPath, pages: number, samples: number, tick: (label: string) => void): Measurement {
+  const vm = x86BenchVm(pages, false, mmu, path === 'delete-slot' ? { quirks: { slotZapAll: false } } : {});
   const { kvm, arch } = vm;
   const out = new SampleBuffer();
   for (let s = 0; s <= samples; s++) {
@@ -354,27 +363,29 @@ function measureZaps(path: ZapPath, pages: number, samples: number, tick: (label
     const fastZaps = arch.fastZaps;
     let t0: bigint;
     let t1: bigint;
-    if (path === 'delete') {
+    if (path === 'delete' || path === 'delete-slot') {
       const del = { ...vm.region, memorySize: 0n };
       t0 = nowNs();
       kvm.setUserMemoryRegion(del);
       t1 = nowNs();
-      check(arch.fastZaps === fastZaps + 1, () => 'zap-delete: DELETE did not take the fast zap (SLOT_ZAP_ALL quirk)');
+      const fast = path === 'delete' ? 1 : 0;
+      check(arch.fastZaps === fastZaps + fast, () => `zap-${path}: DELETE ${fast ? 'did not take' : 'took'} the fast zap (SLOT_ZAP_ALL quirk ${fast ? 'on' : 'off'})`);
       kvm.setUserMemoryRegion(vm.region);
     } else if (path === 'madvise') {
       t0 = nowNs();
       dontneedPages(vm, 0, pages);
       t1 = nowNs();
     } else {
+      const slot = benchSlot(vm);
       t0 = nowNs();
-      const flush = arch.tdp.zapLeafs(0, SLOT_GFN, SLOT_GFN + pages);
+      const flush = arch.tdpEnabled ? arch.tdp.zapLeafs(0, SLOT_GFN, SLOT_GFN + pages) : arch.shadow!.zapRange(slot, SLOT_GFN, SLOT_GFN + pages);
       t1 = nowNs();
       consume(flush ? 1 : 0);
     }
     const left = leafCounts(vm);
     check(left[0] + left[1] + left[2] === 0, () => `zap-${path}: ${left.join('/')} leaves left after the zap`);
     if (s > 0) out.push(Number(t1 - t0));
-    tick(`zap-1g ${path} ${s === 0 ? 'warm-up' : `${s}/${samples}`}`);
+    tick(`zap-1g ${mmu} ${path} ${s === 0 ? 'warm-up' : `${s}/${samples}`}`);
   }
   return { nsPerOp: out.median(), ops: out.count };
 }
@@ -390,28 +401,34 @@ interface BytesPerPage {
   tables: number;
 }
 
-/** Map `pages` 4 KiB pages of a fresh VM's slot through its TdpMmu.map() and count the memory. */
-function measureBytesPerPage(pages: number): BytesPerPage {
+/**
+ * Map `pages` 4 KiB pages of a fresh VM's slot through TdpMmu.map() or ShadowMmu.mapDirect() and
+ * count the memory. The shadow MMU's rmap heads are allocated with the slot, before the first
+ * heap reading, so they are added to the pool figure explicitly.
+ */
+function measureBytesPerPage(mmu: X86BenchMmu, pages: number): BytesPerPage {
   collectGarbage();
-  const vm = x86BenchVm(pages, false);
-  const tdp = vm.arch.tdp;
+  const vm = x86BenchVm(pages, false, mmu);
+  const { tdp, shadow } = vm.arch;
   const gc0 = collectGarbage();
   const h0 = heapInUse();
   const t0 = nowNs();
-  for (let i = 0; i < pages; i++) tdp.map(0, SLOT_GFN + i, 0x100000 + i, 1, true, true);
+  if (shadow === null) for (let i = 0; i < pages; i++) tdp.map(0, SLOT_GFN + i, 0x100000 + i, 1, true, true);
+  else for (let i = 0; i < pages; i++) shadow.mapDirect(0, SLOT_GFN + i, 0x100000 + i, 1, true, true);
   const t1 = nowNs();
   const gc1 = collectGarbage();
   const h1 = heapInUse();
-  const s = tdp.stats();
+  const s = shadow === null ? tdp.stats() : shadow.stats();
   check(s.leaves[0] === pages && s.leaves[1] === 0, () => `bytes-per-page: ${s.leaves[0]} 4 KiB leaves for ${pages} pages`);
+  const rmapBytes = shadow === null ? 0 : (slotArch(benchSlot(vm)).rmap?.bytes() ?? 0);
   consume(vm.kvm.nrMemslotPages); // keeps the VM alive until after the second heap reading
   return {
     tableBytes: s.tableBytes,
-    poolHeapBytes: s.heapBytes,
+    poolHeapBytes: s.heapBytes + rmapBytes,
     heapDelta: h1 - h0,
     gc: gc0 && gc1,
     mapNsPerPage: Number(t1 - t0) / pages,
-    tables: s.tables,
+    tables: 'tables' in s ? s.tables : s.pages,
   };
 }
 
@@ -426,9 +443,11 @@ function pagesLabel(pages: number): string {
 /** The issue's target: bytes of heap per mapped 4 KiB page at 4 Mi mapped pages ≤ 16. */
 export function evaluateX86Targets(rows: readonly X86BenchRow[]): TargetVerdict[] {
   const target = `bytes of heap per mapped 4 KiB page at ${pagesLabel(BYTES_PER_PAGE_TARGET_PAGES)}: at most ${BYTES_PER_PAGE_TARGET} (TDP MMU)`;
-  const heap = rows.find((r) => r.id === 'bytes-per-page-heap');
-  const pool = rows.find((r) => r.id === 'bytes-per-page-pool');
-  const tables = rows.find((r) => r.id === 'bytes-per-page-tables');
+  const tdpRows = rows.filter((r) => r.mmu === 'tdp');
+  const heap = tdpRows.find((r) => r.id === 'bytes-per-page-heap');
+  const pool = tdpRows.find((r) => r.id === 'bytes-per-page-pool');
+  const tables = tdpRows.find((r) => r.id === 'bytes-per-page-tables');
+  const shadowHeap = rows.find((r) => r.id === 'bytes-per-page-heap' && r.mmu === 'shadow');
   if (heap === undefined) return [{ target, met: false, detail: 'not measured: needs the bytes-per-page rows' }];
   const parts = `process heap ${fmtBytes(heap.value)}` +
     (pool ? `; TDP page-table pool ${fmtBytes(pool.value)}` : '') +
@@ -436,7 +455,8 @@ export function evaluateX86Targets(rows: readonly X86BenchRow[]): TargetVerdict[
   if (heap.pages !== BYTES_PER_PAGE_TARGET_PAGES) {
     return [{ target, met: false, detail: `not measured at ${pagesLabel(BYTES_PER_PAGE_TARGET_PAGES)} (this run: ${pagesLabel(heap.pages)}: ${parts})` }];
   }
-  return [{ target, met: heap.value <= BYTES_PER_PAGE_TARGET, detail: `${parts}; shadow MMU not modelled yet` }];
+  const shadowPart = shadowHeap ? `; shadow MMU (not part of the target): process heap ${fmtBytes(shadowHeap.value)}` : '';
+  return [{ target, met: heap.value <= BYTES_PER_PAGE_TARGET, detail: `${parts}${shadowPart}` }];
 }
 
 // ---- the run ------------------------------------------------------------------------------------
@@ -455,58 +475,63 @@ export function runX86Bench(options: X86BenchOptions, onProgress?: (done: number
     timerOverheadNs: timerNs,
   };
 
-  const total = 4 + 3 * (sizes.zapSamples + 1) + 1;
+  const mmus = X86_BENCH_MMUS;
+  const total = mmus.length * (4 + ZAP_PATHS.length * (sizes.zapSamples + 1) + 1);
   let done = 0;
   const tick = (label: string): void => {
     done++;
     onProgress?.(done, total, label);
   };
   const rows: X86BenchRow[] = [];
-  const row = (id: string, bench: X86BenchName, value: number, unit: X86BenchUnit, pages: number, ops: number, what = WHAT[id]!): void => {
-    rows.push({ id, bench, mmu: 'tdp', what, value, unit, pages, ops });
-  };
-
-  const f4 = measureFault4k(true, sizes.faultCellMs, faultPlan);
-  row('fault-4k', 'fault-4k', f4.nsPerOp, 'ns/fault', 1, f4.ops);
-  tick('fault-4k');
-  const f4c = measureFault4k(false, sizes.faultCellMs, faultPlan);
-  row('fault-4k-host-cold', 'fault-4k', f4c.nsPerOp, 'ns/fault', 1, f4c.ops);
-  tick('fault-4k host cold');
-  const hit = measureHit4k(hitPlan);
-  row('hit-4k', 'fault-4k', hit.nsPerOp, 'ns/access', 1, hit.ops);
-  tick('hit-4k');
-  const f2 = measureFault2m(sizes.faultCellMs, faultPlan);
-  row('fault-2m', 'fault-2m', f2.nsPerOp, 'ns/fault', PAGES_PER_2M, f2.ops);
-  row('fault-2m-per-mib', 'fault-2m', f2.nsPerOp / 2, 'ns/MiB', PAGES_PER_2M, f2.ops);
-  tick('fault-2m');
-
+  let hostColdNs = 0;
+  let mapNsPerPage = 0;
+  const n = sizes.bytesPerPagePages;
   const zp = sizes.zapSlotPages;
-  for (const path of ['delete', 'madvise', 'leafs'] as const) {
-    collectGarbage();
-    const z = measureZaps(path, zp, sizes.zapSamples, tick);
-    row(`zap-${path}`, 'zap-1g', z.nsPerOp / 1e6, 'ms/zap', zp, z.ops);
+  for (const mmu of mmus) {
+    const row = (id: string, bench: X86BenchName, value: number, unit: X86BenchUnit, pages: number, ops: number, what = WHAT[id]!): void => {
+      rows.push({ id, bench, mmu, what, value, unit, pages, ops });
+    };
+    const f4 = measureFault4k(mmu, true, sizes.faultCellMs, faultPlan);
+    row('fault-4k', 'fault-4k', f4.nsPerOp, 'ns/fault', 1, f4.ops);
+    tick(`${mmu} fault-4k`);
+    const f4c = measureFault4k(mmu, false, sizes.faultCellMs, faultPlan);
+    row('fault-4k-host-cold', 'fault-4k', f4c.nsPerOp, 'ns/fault', 1, f4c.ops);
+    if (mmu === 'tdp') hostColdNs = f4c.nsPerOp;
+    tick(`${mmu} fault-4k host cold`);
+    const hit = measureHit4k(mmu, hitPlan);
+    row('hit-4k', 'fault-4k', hit.nsPerOp, 'ns/access', 1, hit.ops);
+    tick(`${mmu} hit-4k`);
+    const f2 = measureFault2m(mmu, sizes.faultCellMs, faultPlan);
+    row('fault-2m', 'fault-2m', f2.nsPerOp, 'ns/fault', PAGES_PER_2M, f2.ops);
+    row('fault-2m-per-mib', 'fault-2m', f2.nsPerOp / 2, 'ns/MiB', PAGES_PER_2M, f2.ops);
+    tick(`${mmu} fault-2m`);
+
+    for (const path of ZAP_PATHS) {
+      collectGarbage();
+      const z = measureZaps(mmu, path, zp, sizes.zapSamples, tick);
+      row(`zap-${path}`, 'zap-1g', z.nsPerOp / 1e6, 'ms/zap', zp, z.ops);
+    }
+
+    const bp = measureBytesPerPage(mmu, n);
+    row('bytes-per-page-tables', 'bytes-per-page', bp.tableBytes / n, 'bytes/page', n, 1, WHAT['bytes-per-page-tables']!.replace('tables ×', `${bp.tables} tables ×`));
+    row('bytes-per-page-pool', 'bytes-per-page', bp.poolHeapBytes / n, 'bytes/page', n, 1);
+    const heapWhat = bp.gc ? WHAT['bytes-per-page-heap']! : WHAT['bytes-per-page-heap']!.replace('after a full GC', 'no forced GC available');
+    row('bytes-per-page-heap', 'bytes-per-page', bp.heapDelta / n, 'bytes/page', n, 1, heapWhat);
+    if (mmu === 'tdp') mapNsPerPage = bp.mapNsPerPage;
+    tick(`${mmu} bytes-per-page`);
   }
 
-  const n = sizes.bytesPerPagePages;
-  const bp = measureBytesPerPage(n);
-  row('bytes-per-page-tables', 'bytes-per-page', bp.tableBytes / n, 'bytes/page', n, 1, WHAT['bytes-per-page-tables']!.replace('tables ×', `${bp.tables} tables ×`));
-  row('bytes-per-page-pool', 'bytes-per-page', bp.poolHeapBytes / n, 'bytes/page', n, 1);
-  const heapWhat = bp.gc ? WHAT['bytes-per-page-heap']! : WHAT['bytes-per-page-heap']!.replace('after a full GC', 'no forced GC available');
-  row('bytes-per-page-heap', 'bytes-per-page', bp.heapDelta / n, 'bytes/page', n, 1, heapWhat);
-  tick('bytes-per-page');
-
   const notes = [
-    `${SHADOW_MMU_NOTE}: X86Options.mmu accepts only 'tdp', so every row is the TDP MMU and no shadow-MMU row is reported.`,
+    "Every row is measured on both MMUs: the TDP MMU (default VM) and the shadow MMU (mmu: 'shadow'; the vCPU's gpa accesses run in non-paging mode, so faults build direct shadow pages and rmaps; no guest page tables are involved).",
     `fault-4k/fault-2m: sequential gfns of a 64 GiB slot, batches of ${BATCH_4K} (4 KiB) or ${BATCH_2M} (2 MiB) faults timed as one; the value is the median of the per-batch means. Host preparation before a batch and madvise(DONTNEED) after it (frees the frames, zaps the batch's leaves; page tables stay) are not timed.`,
     `zap-1g: before every zap the slot (${sizeLabel(zp)}, ${pagesLabel(zp)}) is filled by guest read faults (untimed), leaving ${zp} 4 KiB leaves; ${sizes.zapSamples} timed zaps per row after one warm-up.`,
-    `bytes-per-page: ${pagesLabel(n)} (${sizeLabel(n)}) mapped at 4 KiB through TdpMmu.map() directly, the fault path's last step (${bp.mapNsPerPage.toFixed(0)} ns per page), not through vcpu.read(): the fault path would also build the host model's per-page state (a PTE per page), which would swamp the heap delta, and would take about ${((n * f4c.nsPerOp) / 1e9).toFixed(1)} s at the fault-4k-host-cold rate.`,
+    `bytes-per-page: ${pagesLabel(n)} (${sizeLabel(n)}) mapped at 4 KiB through TdpMmu.map() / ShadowMmu.mapDirect() directly, the fault path's last step (TDP: ${mapNsPerPage.toFixed(0)} ns per page), not through vcpu.read(): the fault path would also build the host model's per-page state (a PTE per page), which would swamp the heap delta, and would take about ${((n * hostColdNs) / 1e9).toFixed(1)} s at the TDP fault-4k-host-cold rate.`,
   ];
 
   return {
     machine: machineInfo(timerNs),
     quick: options.quick === true,
     sizes,
-    shadowMmu: SHADOW_MMU_NOTE,
     rows,
     targets: evaluateX86Targets(rows),
     notes,

@@ -5,7 +5,7 @@
 import type { CommandContext } from '../context.js';
 import { formatNs, renderTable, writeLine, type OutputSink } from '../output.js';
 import { runBenchCommand, writeTargets } from './bench-runner.js';
-import { SHADOW_MMU_NOTE, runX86Bench, type X86BenchName, type X86BenchOptions, type X86BenchResult, type X86BenchRow } from './x86-bench.js';
+import { runX86Bench, type X86BenchName, type X86BenchOptions, type X86BenchResult, type X86BenchRow } from './x86-bench.js';
 import { sizeLabel } from './x86-vm.js';
 
 /** Parsed options of `kvmsim bench x86`. */
@@ -36,8 +36,9 @@ function rate(perSecond: number): string {
   return perSecond.toFixed(0);
 }
 
-/** The TDP MMU cell of a row: the value in its unit, with throughput for faults. */
-function formatValue(r: X86BenchRow): string {
+/** A row's cell: the value in its unit, with throughput for faults; '—' where the MMU has no such row. */
+function formatValue(r: X86BenchRow | undefined): string {
+  if (r === undefined) return '—';
   switch (r.unit) {
     case 'ns/fault':
       return `${formatNs(r.value)}/fault (${rate(1e9 / r.value)} faults/s)`;
@@ -69,7 +70,7 @@ function groupTitle(bench: X86BenchName, rows: readonly X86BenchRow[]): string {
   }
 }
 
-/** The human report: machine line, one table per benchmark, the shadow-MMU line, notes, targets. */
+/** The human report: machine line, one table per benchmark (a column per MMU), notes, targets. */
 export function writeX86BenchTables(stdout: OutputSink, result: X86BenchResult): void {
   const m = result.machine;
   const machine = ['node', 'cpu', 'cores', 'os']
@@ -84,25 +85,24 @@ export function writeX86BenchTables(stdout: OutputSink, result: X86BenchResult):
   const benches = [...new Set(result.rows.map((r) => r.bench))];
   for (const bench of benches) {
     const rows = result.rows.filter((r) => r.bench === bench);
+    const ids = [...new Set(rows.map((r) => r.id))];
+    const cell = (id: string, mmu: X86BenchRow['mmu']): X86BenchRow | undefined => rows.find((r) => r.id === id && r.mmu === mmu);
     writeLine(stdout);
     writeLine(stdout, groupTitle(bench, rows));
     writeLine(
       stdout,
       renderTable({
-        head: ['row', 'measures', 'TDP MMU'],
-        rows: rows.map((r) => [r.id, r.what, formatValue(r)]),
-        align: ['left', 'left', 'right'],
+        head: ['row', 'measures', 'TDP MMU', 'shadow MMU'],
+        rows: ids.map((id) => [id, (cell(id, 'tdp') ?? cell(id, 'shadow'))!.what, formatValue(cell(id, 'tdp')), formatValue(cell(id, 'shadow'))]),
+        align: ['left', 'left', 'right', 'right'],
         maxWidth: width,
       }),
     );
   }
-  writeLine(stdout);
-  writeLine(stdout, `${result.shadowMmu} — every row above is the TDP MMU; there are no shadow-MMU rows.`);
-  const notes = result.notes.filter((n) => !n.startsWith(SHADOW_MMU_NOTE));
-  if (notes.length > 0) {
+  if (result.notes.length > 0) {
     writeLine(stdout);
     writeLine(stdout, 'Notes');
-    for (const note of notes) writeLine(stdout, `- ${note}`);
+    for (const note of result.notes) writeLine(stdout, `- ${note}`);
   }
   writeTargets(stdout, result.targets, width);
 }

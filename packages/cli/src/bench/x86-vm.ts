@@ -1,9 +1,13 @@
 /**
- * The VMs of `kvmsim bench x86`: an x86 VM (TDP MMU, default options) with one memslot backed by
- * one anonymous host mapping, and a vCPU. Sizes are in 4 KiB pages.
+ * The VMs of `kvmsim bench x86`: an x86 VM (the TDP MMU or the shadow MMU, otherwise default
+ * options) with one memslot backed by one anonymous host mapping, and a vCPU. Sizes are in 4 KiB
+ * pages.
  */
-import { createVm, type Kvm, type KvmVcpu, type UserspaceMemoryRegion } from '@kvmsim/kvm-core';
-import { x86Backend, type X86ArchVm } from '@kvmsim/x86';
+import { createVm, type Kvm, type KvmVcpu, type MemorySlot, type UserspaceMemoryRegion } from '@kvmsim/kvm-core';
+import { x86Backend, type X86ArchVm, type X86Options } from '@kvmsim/x86';
+
+/** The MMUs the benchmarks run on. */
+export type X86BenchMmu = 'tdp' | 'shadow';
 
 export const PAGE_BYTES = 4096;
 /** 4 KiB pages per 2 MiB page. */
@@ -32,8 +36,8 @@ export interface X86BenchVm {
  * mapping at SLOT_HVA; `thp` gives the mapping VM_HUGEPAGE (every 2 MiB block of it is THP
  * eligible, so a first touch allocates a huge page).
  */
-export function x86BenchVm(pages: number, thp: boolean): X86BenchVm {
-  const kvm = createVm({ backend: x86Backend() });
+export function x86BenchVm(pages: number, thp: boolean, mmu: X86BenchMmu = 'tdp', options: X86Options = {}): X86BenchVm {
+  const kvm = createVm({ backend: x86Backend({ ...options, mmu }) });
   const bytes = BigInt(pages) * BigInt(PAGE_BYTES);
   kvm.host.mmap(BigInt(SLOT_HVA), bytes, { thp });
   const region: UserspaceMemoryRegion = {
@@ -81,7 +85,14 @@ export function guestReads(vcpu: KvmVcpu, first: number, count: number, stride: 
   return ok;
 }
 
-/** Present TDP leaves at 4 KiB, 2 MiB and 1 GiB, over all roots. */
+/** Present leaves at 4 KiB, 2 MiB and 1 GiB of the VM's MMU (TDP: over all roots; shadow: valid pages). */
 export function leafCounts(vm: X86BenchVm): readonly [number, number, number] {
-  return vm.arch.tdp.stats().leaves;
+  return vm.arch.tdpEnabled ? vm.arch.tdp.stats().leaves : vm.arch.shadow!.stats().leaves;
+}
+
+/** The benchmark slot (slot 0 of address space 0). */
+export function benchSlot(vm: X86BenchVm): MemorySlot {
+  const slot = vm.kvm.memslots.active(0).idToMemslot(0);
+  if (slot === null) throw new Error('x86 bench: the benchmark slot is gone');
+  return slot;
 }

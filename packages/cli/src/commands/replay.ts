@@ -40,16 +40,15 @@ export const REPLAY_ARCHES = ['x86', 'reference'] as const;
 /** The MMUs `--mmu` accepts (x86 only). */
 export const REPLAY_MMUS = ['tdp', 'shadow'] as const;
 
-/** The backend a replay runs on. */
-function replayBackend(arch: string, mmu: string): ArchBackend {
+/** The backend a replay runs on; `nestedTdp` adds x86's nested-TDP shadow MMU (rmaps) to either MMU. */
+export function replayBackend(arch: string, mmu: string, nestedTdp = false): ArchBackend {
   if (!(REPLAY_ARCHES as readonly string[]).includes(arch)) throw new UsageError(`--arch: '${arch}' is not a backend (allowed: ${REPLAY_ARCHES.join(', ')})`, 'replay');
   if (!(REPLAY_MMUS as readonly string[]).includes(mmu)) throw new UsageError(`--mmu: '${mmu}' is not an MMU (allowed: ${REPLAY_MMUS.join(', ')})`, 'replay');
   if (arch === 'reference') {
-    if (mmu !== 'tdp') throw new UsageError('--mmu applies to --arch x86 only', 'replay');
+    if (mmu !== 'tdp' || nestedTdp) throw new UsageError('--mmu and --nested-tdp apply to --arch x86 only', 'replay');
     return referenceBackend({ record: false });
   }
-  if (mmu === 'shadow') throw new UsageError('--mmu shadow: the x86 shadow MMU is not modelled yet (issue 4 is open); use --mmu tdp', 'replay');
-  return x86Backend();
+  return x86Backend({ mmu: mmu === 'shadow' ? 'shadow' : 'tdp', nestedTdp });
 }
 
 /** Parsed options of `kvmsim replay`. */
@@ -59,6 +58,8 @@ export interface ReplayCommandOptions {
   arch?: string;
   /** Default is `'tdp'`. */
   mmu?: string;
+  /** x86 nested TDP (shadow pages for an L2). Default is `false`. */
+  nestedTdp?: boolean;
   raw?: boolean;
   json?: boolean;
   /** `true`: JSON summary on stderr; a string: write it to that file. */
@@ -104,7 +105,8 @@ export function registerReplayCommand(program: Command, ctx: CommandContext): Co
     )
     .argument('[file]', "ops file (JSON lines); '-' reads stdin; omitted: the built-in scenario")
     .addOption(new Option('--arch <backend>', 'architecture backend').choices([...REPLAY_ARCHES]).default('x86'))
-    .addOption(new Option('--mmu <mmu>', 'x86 MMU (the shadow MMU is not modelled yet)').choices([...REPLAY_MMUS]).default('tdp'))
+    .addOption(new Option('--mmu <mmu>', 'x86 MMU: the TDP MMU or the shadow MMU').choices([...REPLAY_MMUS]).default('tdp'))
+    .option('--nested-tdp', 'x86: nested TDP (rmaps and shadow pages for an L2 next to L1\'s MMU)')
     .addOption(
       new Option('--memslots <design>', 'memslot store design').choices([...MEMSLOT_DESIGNS]).default('scalable'),
     )
@@ -180,7 +182,7 @@ export async function runReplay(file: string | undefined, options: ReplayCommand
   if (!(MEMSLOT_DESIGNS as readonly string[]).includes(memslots)) {
     throw new UsageError(`--memslots: '${String(memslots)}' is not a memslot store design (allowed: ${MEMSLOT_DESIGNS.join(', ')})`, 'replay');
   }
-  const backend = replayBackend(options.arch ?? 'x86', options.mmu ?? 'tdp');
+  const backend = replayBackend(options.arch ?? 'x86', options.mmu ?? 'tdp', options.nestedTdp ?? false);
   const json = options.json === true;
   if (typeof options.jsonSummary === 'string') await checkSummaryTarget(options.jsonSummary, file);
   const acc = new SummaryAccumulator();
