@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/targets/index.ts'],
+  entry: ['src/index.ts', 'src/standalone.ts', 'src/targets/index.ts'],
   format: ['esm'],
   dts: true,
   clean: true,

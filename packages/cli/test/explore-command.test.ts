@@ -166,6 +166,8 @@ describe('the fault switch table', () => {
       walkInactiveHvaTree: true,
       hvaEndNotRoundedUp: true,
       fastOnlyAgingTakesLock: true,
+      vcpuSlotCacheIgnoresGeneration: true,
+      getDirtyLogSkipsReprotect: true,
     };
     expect(Object.keys(CORE_FAULT_DOCS).sort()).toEqual(Object.keys(everySwitch).sort());
     expect([...CORE_FAULT_NAMES].sort()).toEqual(Object.keys(everySwitch).sort());

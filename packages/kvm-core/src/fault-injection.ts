@@ -51,4 +51,14 @@ export interface CoreFaults {
   hvaEndNotRoundedUp?: boolean;
   /** The fast-only aging call takes mmu_lock (or runs on an MMU that is not fast) instead of answering "not fast". */
   fastOnlyAgingTakesLock?: boolean;
+  /**
+   * kvm_vcpu_gfn_to_memslot() keeps vcpu->last_used_slot across a generation change: after a MOVE
+   * or DELETE the vCPU's fault path still finds the old (freed) slot and maps through it.
+   */
+  vcpuSlotCacheIgnoresGeneration?: boolean;
+  /**
+   * kvm_get_dirty_log_protect() harvests the bitmap without re-protecting the harvested pages
+   * (no kvm_arch_mmu_enable_log_dirty_pt_masked()): the next guest write to them is never logged.
+   */
+  getDirtyLogSkipsReprotect?: boolean;
 }

@@ -45,6 +45,8 @@ export const CORE_FAULT_DOCS: Readonly<Record<keyof CoreFaults, string>> = {
   walkInactiveHvaTree: "hva-range notifications walk the inactive memslot set's hva tree instead of the active one",
   hvaEndNotRoundedUp: 'hva-range notifications do not round the gfn end up: a partial last page is skipped',
   fastOnlyAgingTakesLock: 'the fast-only aging call takes mmu_lock instead of answering "not fast"',
+  vcpuSlotCacheIgnoresGeneration: "the vCPU's last-used-slot cache survives a generation change: faults map through a moved or deleted slot",
+  getDirtyLogSkipsReprotect: 'KVM_GET_DIRTY_LOG does not re-protect harvested pages: later guest writes to them go unlogged',
 };
 
 /** The names `--fault` accepts, in the order of {@link CORE_FAULT_DOCS}. */

@@ -6,9 +6,8 @@
 import { errnoOf, markPageDirtyInSlot, type Kvm } from '@kvmsim/kvm-core';
 import { NaiveMemslotModel, checkMemslotInvariants as checkInvariants, slotsOf, type NaiveRegion } from '@kvmsim/kvm-core/testing';
 import fc from 'fast-check';
-import { expect } from 'vitest';
-import { conformanceCase } from '../harness.js';
-import type { CaseContext } from '../types.js';
+import { assert, defineCase } from '../harness.js';
+import type { ConformanceCase } from '../types.js';
 
 /** Per-run tallies, so a run that stops exercising the model (everything EINVAL) is noticed. */
 const tally = { ops: 0, ok: 0, by: {} as Record<string, number> };
@@ -125,51 +124,57 @@ export function step(kvm: Kvm, m: NaiveMemslotModel, o: Op): void {
       const set = kvm.kvmMemslots(o.asId);
       const hit = set.searchMemslots(o.gfn, false)?.id ?? null;
       const naive = m.slots.find((s) => s.asId === o.asId && o.gfn >= s.baseGfn && o.gfn < s.baseGfn + s.npages)?.id ?? null;
-      expect(hit).toBe(naive);
-      expect(set.gfnToMemslot(o.gfn)?.id ?? null).toBe(naive);
+      assert.equal(hit, naive, `search_memslots(${o.gfn})`);
+      assert.equal(set.gfnToMemslot(o.gfn)?.id ?? null, naive, `gfn_to_memslot(${o.gfn})`);
       const hva: number[] = [];
       for (let c = set.hvaRangeFirst(o.hvaPfn, o.hvaPfn + 2); c !== 0; c = set.hvaRangeNext(c, o.hvaPfn, o.hvaPfn + 2)) hva.push(set.hvaCursorSlot(c).id);
       const naiveHva = m.slots.filter((s) => s.asId === o.asId && s.hvaPfn <= o.hvaPfn + 2 && s.hvaPfn + s.npages - 1 >= o.hvaPfn).map((s) => s.id);
-      expect(hva.sort()).toEqual(naiveHva.sort());
+      assert.deepEqual(hva.sort(), naiveHva.sort(), `hva range of pfn 0x${o.hvaPfn.toString(16)}`);
       return;
     }
   }
   tally.ops++;
   { const key = `${o.k}:${Array.isArray(got) ? 'bytes' : String(got)}`; tally.by[key] = (tally.by[key] ?? 0) + 1; }
   if (got === 0 || Array.isArray(got)) tally.ok++;
-  expect(got, `${JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v))}`).toEqual(want);
+  const what = JSON.stringify(o, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v));
+  assert.deepEqual(got, want, what);
   // 10. a failed op leaves the visible state unchanged (generations may move: DELETE/MOVE prepare failures)
-  if (got !== 0 && typeof got === 'string' && o.k !== 'get') expect(visible(kvm)).toEqual(before);
-  if (o.k === 'get' && typeof got === 'string') expect(visible(kvm)).toEqual(before);
-  expect(visible(kvm)).toEqual(naiveVisible(m));
-  expect(Array.from({ length: kvm.nrMemslotAsIds }, (_, a) => kvm.kvmMemslots(a).generation)).toEqual(m.generations);
+  if (typeof got === 'string') assert.deepEqual(visible(kvm), before, `${what} failed but changed the visible state`);
+  assert.deepEqual(visible(kvm), naiveVisible(m), `${what}: the visible state differs from the naive model`);
+  assert.deepEqual(Array.from({ length: kvm.nrMemslotAsIds }, (_, a) => kvm.kvmMemslots(a).generation), [...m.generations], `${what}: generations`);
   void gens;
   checkInvariants(kvm);
 }
 
 
-export function modelBasedCases(ctx: CaseContext): void {
-  const runs = ctx.options.modelRuns ?? 200;
-  conformanceCase(ctx, `${runs} random memslot/dirty-log sequences agree with the naive model and keep the §9 invariants`, () => {
-    tally.ops = tally.ok = 0;
-    tally.by = {};
-    fc.assert(
-      fc.property(fc.array(memslotOp, { minLength: 10, maxLength: 60, size: 'max' }), (ops) => {
-        const kvm = ctx.vm();
-        const m = new NaiveMemslotModel({
-          userMemSlots: kvm.userMemSlots,
-          nrAddressSpaces: kvm.nrMemslotAsIds,
-          readonlyMem: kvm.caps.readonlyMem,
-          maxGfn: ctx.options.expectations?.maxGfn ?? Number.MAX_SAFE_INTEGER,
-          taskSizeMax: kvm.taskSizeMax,
-          manualCaps: kvm.caps.dirtyLogReadProtect ? kvm.caps.dirtyLogManualCaps : 0,
-          readProtect: kvm.caps.dirtyLogReadProtect,
-        });
-        for (const o of ops) step(kvm, m, o);
-      }),
-      { numRuns: runs, seed: 0x6b766d + ctx.store.length },
-    );
-    // The generators must keep the model busy: several successful memslot changes per sequence.
-    expect((tally.by['set:0'] ?? 0) / runs).toBeGreaterThan(3);
-  });
-}
+export const modelBasedCases: readonly ConformanceCase[] = [
+  defineCase({
+    id: 'model-based/naive-model',
+    group: 'model-based',
+    title: 'random memslot/dirty-log sequences agree with the naive model and keep the §9 invariants after every step',
+    see: 'kvm-generic.md §1, §5, §9; NaiveMemslotModel (kvm-core/testing) restates kvm_set_memory_region() and the dirty-log ioctls',
+    run(ctx) {
+      const runs = ctx.options.modelRuns ?? (ctx.quick ? 40 : 200);
+      tally.ops = tally.ok = 0;
+      tally.by = {};
+      fc.assert(
+        fc.property(fc.array(memslotOp, { minLength: 10, maxLength: 60, size: 'max' }), (ops) => {
+          const kvm = ctx.vm();
+          const m = new NaiveMemslotModel({
+            userMemSlots: kvm.userMemSlots,
+            nrAddressSpaces: kvm.nrMemslotAsIds,
+            readonlyMem: kvm.caps.readonlyMem,
+            maxGfn: ctx.expectations.maxGfn,
+            taskSizeMax: kvm.taskSizeMax,
+            manualCaps: kvm.caps.dirtyLogReadProtect ? kvm.caps.dirtyLogManualCaps : 0,
+            readProtect: kvm.caps.dirtyLogReadProtect,
+          });
+          for (const o of ops) step(kvm, m, o);
+        }),
+        { numRuns: runs, seed: 0x6b766d + ctx.store.length },
+      );
+      // The generators must keep the model busy: several successful memslot changes per sequence.
+      assert.ok((tally.by['set:0'] ?? 0) / runs > 3, `only ${tally.by['set:0'] ?? 0} successful changes in ${runs} runs`);
+    },
+  }),
+];

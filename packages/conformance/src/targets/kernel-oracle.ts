@@ -41,6 +41,9 @@ export function findOracleBuildScript(from: string = process.cwd()): string | un
   return undefined;
 }
 
+/** build.mjs results by script path, for the life of the process. */
+const buildCache = new Map<string, { binary: string } | { reason: string }>();
+
 /** Locate (building if needed) the oracle binary; a reason instead where that is impossible. */
 export function locateKernelOracle(options: KernelOracleOptions = {}): { binary: string } | { reason: string } {
   const explicit = options.binary ?? process.env['KVMSIM_ORACLE'];
@@ -49,13 +52,20 @@ export function locateKernelOracle(options: KernelOracleOptions = {}): { binary:
   }
   const script = findOracleBuildScript();
   if (script === undefined) return { reason: 'tools/kvm-oracle/build.mjs not found above the working directory (set KVMSIM_ORACLE to a built kvm-oracle)' };
+  // One build per process and script: a suite creates a target per case.
+  const cached = buildCache.get(script);
+  if (cached !== undefined) return cached;
   const r = spawnSync(process.execPath, [script], { encoding: 'utf8' });
+  let located: { binary: string } | { reason: string };
   if (r.status !== 0) {
     const why = (r.stderr || r.error?.message || `exit status ${String(r.status)}`).trim().split('\n')[0] ?? '';
-    return { reason: `building kvm-oracle failed: ${why}` };
+    located = { reason: `building kvm-oracle failed: ${why}` };
+  } else {
+    const binary = r.stdout.trim().split('\n').pop() ?? '';
+    located = existsSync(binary) ? { binary } : { reason: `kvm-oracle build printed no binary path (got ${JSON.stringify(binary)})` };
   }
-  const binary = r.stdout.trim().split('\n').pop() ?? '';
-  return existsSync(binary) ? { binary } : { reason: `kvm-oracle build printed no binary path (got ${JSON.stringify(binary)})` };
+  buildCache.set(script, located);
+  return located;
 }
 
 const probeCache = new Map<string, KernelOracleProbe>();

@@ -114,7 +114,8 @@ function* kvmGetDirtyLogProtect(kvm: Kvm, slotField: number): Steps<Uint8Array> 
       second[at + b] = bm[at + b]!;
       bm[at + b] = 0;
     }
-    enableLogDirtyWord(kvm, memslot, second, at, at * 8);
+    // The getDirtyLogSkipsReprotect fault: harvested pages stay writable, later writes go unlogged.
+    if (!kvm.faults.getDirtyLogSkipsReprotect) enableLogDirtyWord(kvm, memslot, second, at, at * 8);
   }
   kvm.mmuLock.writeUnlock();
   if (flush) kvm.kvmFlushRemoteTlbsMemslot(memslot);

@@ -22,9 +22,10 @@ export class KvmVcpuMemslotCache {
  * Deliberately does not update the VM-wide cache.
  * @see virt/kvm/kvm_main.c kvm_vcpu_gfn_to_memslot() (6.18)
  */
-export function kvmVcpuGfnToMemslot(cache: KvmVcpuMemslotCache, slots: MemslotSet, gfn: number): MemorySlot | null {
+export function kvmVcpuGfnToMemslot(cache: KvmVcpuMemslotCache, slots: MemslotSet, gfn: number, ignoreGeneration = false): MemorySlot | null {
   const gen = slots.generation;
-  if (gen !== cache.lastUsedSlotGen) {
+  // `ignoreGeneration` is the vcpuSlotCacheIgnoresGeneration fault (a stale, freed slot is reused).
+  if (gen !== cache.lastUsedSlotGen && !ignoreGeneration) {
     cache.lastUsedSlot = null;
     cache.lastUsedSlotGen = gen;
   }
