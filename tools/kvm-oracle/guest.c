@@ -61,6 +61,8 @@ struct memory_fault_exit {
 #define PTE_P 0x1ull
 #define PTE_RW 0x2ull
 #define PTE_US 0x4ull
+#define PTE_A 0x20ull
+#define PTE_D 0x40ull
 #define PTE_PS 0x80ull
 
 #define X86_CR0_PE (1ull << 0)
@@ -168,8 +170,14 @@ static void build_tables(uint64_t t)
 	pml4[(DATA_VA >> 39) & 511] = (t + OFF_PDPT_DATA) | f;
 	for (uint64_t i = 0; i < 4; i++)
 		pdpt_d[i] = (t + OFF_PD_DATA + i * 0x1000) | f;
+	/*
+	 * Data PDEs start Accessed and Dirty. Under shadow paging KVM maps a read writable only when
+	 * the guest PTE is already Dirty (FNAME(gpte_access), paging_tmpl.h); without D, whether a
+	 * read sets a dirty-log bit would depend on earlier guest writes anywhere in the same 2 MiB,
+	 * which the protocol cannot see.
+	 */
 	for (uint64_t i = 0; i < 2048; i++)
-		pd_d[i] = (i << 21) | f | PTE_PS;
+		pd_d[i] = (i << 21) | f | PTE_PS | PTE_A | PTE_D;
 	pml4[(CODE_VA >> 39) & 511] = (t + OFF_PDPT_CODE) | f;
 	pdpt_c[0] = (t + OFF_PD_CODE) | f;
 	pd_c[0] = t | f | PTE_PS;

@@ -98,6 +98,16 @@ export interface ArchCapabilities {
    */
   readonly faultLock?: 'read' | 'write';
   /**
+   * A read fault maps the page writable when the host page is already present and writable
+   * (hva_to_pfn()'s opportunistic FOLL_WRITE), so with dirty logging on a guest *read* marks the
+   * page dirty (x86 make_spte(); observed on Linux 6.18.44, docs/kernel-differences.md). An
+   * architecture that maps read faults read-only while logging (arm64 user_mem_abort()) leaves
+   * this off.
+   *
+   * Default is `false` (x86: true).
+   */
+  readonly readFaultMapsWritable?: boolean;
+  /**
    * Opt-in to the scalable memslots' hva interval tree for MMU-notifier hva-range lookups.
    * A backend that does not opt in gets its lookups by scanning every slot, as before the tree.
    *
@@ -146,6 +156,7 @@ export const DEFAULT_CAPABILITIES: Omit<ResolvedCapabilities, 'arch'> = Object.f
   dirtyLogReadProtect: false,
   dirtyLogManualCaps: 1,
   faultLock: 'write',
+  readFaultMapsWritable: false,
 });
 
 export function resolveCapabilities(caps: ArchCapabilities): ResolvedCapabilities {

@@ -7,6 +7,7 @@ import { isKvmError, type KvmError } from '../errors.js';
 import { createVm, type Kvm } from '../kvm.js';
 import type { MemslotStoreKind } from '../memslots/memslot-store.js';
 import { runSync } from '../sched/steps.js';
+import { PAGE_SIZE } from '../uapi.js';
 import { referenceBackend } from '../testing/reference-backend.js';
 import {
   bitmapToHex,
@@ -28,7 +29,22 @@ export interface ReplayOptions {
    * backend with a vCPU exists (vcpu ops then answer EOPNOTSUPP).
    */
   backend?: ArchBackend;
+  /**
+   * Reproduce the kernel oracle's footprint around each guest access (replay-protocol.md: the
+   * oracle puts its guest's code and page tables in a slot at the highest free id and at or above
+   * 4 GiB, and removes it before answering): a scratch slot is created before the access and
+   * deleted after it. Observable because the DELETE invalidates mappings (on x86 with the
+   * SLOT_ZAP_ALL quirk, every SPTE), so the next access faults afresh — and a read fault that maps
+   * a writable host page writable marks it dirty again. `kvmsim diff` turns this on for the
+   * model. Default is `false`.
+   */
+  oracleScratchSlot?: boolean;
 }
+
+/** Size of the scratch slot of {@link ReplayOptions.oracleScratchSlot} (the oracle's temp slot). */
+const SCRATCH_SLOT_BYTES = 0x1_0000;
+/** Its host address: a user address outside the ranges replay sequences map (never accessed). */
+const SCRATCH_SLOT_UADDR = 0x7f00_0000_0000n;
 
 /** One executed input line. */
 export interface ReplayStep {
@@ -75,7 +91,7 @@ export class ReplaySession {
     }
     const kvm = this.ensureVm();
     try {
-      return runOp(kvm, op);
+      return runOp(kvm, op, this.options.oracleScratchSlot === true);
     } catch (e) {
       if (isKvmError(e)) return kvmErrorOutput(e as KvmError);
       throw e;
@@ -93,7 +109,34 @@ export class ReplaySession {
   }
 }
 
-function runOp(kvm: Kvm, op: Exclude<ReplayOp, { op: 'create_vm' }>): ReplayOutput {
+/**
+ * Create the scratch slot of {@link ReplayOptions.oracleScratchSlot}: the highest free slot id, at
+ * the first 2 MiB-aligned guest-physical address at or above 4 GiB whose range no slot overlaps.
+ * Returns its id, or null (ENOSPC in the oracle) when there is no free id.
+ */
+function createScratchSlot(kvm: Kvm): number | null {
+  const slots = kvm.kvmMemslots(0);
+  let id = kvm.userMemSlots - 1;
+  while (id >= 0 && slots.idToMemslot(id) !== null) id--;
+  if (id < 0) return null;
+  const pages = SCRATCH_SLOT_BYTES / PAGE_SIZE;
+  let gfn = 2 ** 20; // 4 GiB
+  const step = 2 ** 9; // 2 MiB
+  for (;;) {
+    let free = true;
+    for (let i = 0; i < pages && free; i++) free = kvm.gfnToMemslot(gfn + i) === null;
+    if (free) break;
+    gfn += step;
+  }
+  kvm.setUserMemoryRegion({ slot: id, flags: 0, guestPhysAddr: BigInt(gfn) * BigInt(PAGE_SIZE), memorySize: BigInt(SCRATCH_SLOT_BYTES), userspaceAddr: SCRATCH_SLOT_UADDR });
+  return id;
+}
+
+function deleteScratchSlot(kvm: Kvm, id: number): void {
+  kvm.setUserMemoryRegion({ slot: id, flags: 0, guestPhysAddr: 0n, memorySize: 0n, userspaceAddr: 0n });
+}
+
+function runOp(kvm: Kvm, op: Exclude<ReplayOp, { op: 'create_vm' }>, scratchSlot: boolean): ReplayOutput {
   switch (op.op) {
     case 'check_extension':
       return { ret: kvm.checkExtension(op.cap) };
@@ -138,7 +181,14 @@ function runOp(kvm: Kvm, op: Exclude<ReplayOp, { op: 'create_vm' }>): ReplayOutp
       const write = op.op === 'vcpu_write';
       const value = write ? op.value : 0n;
       if (write && value >> BigInt(8 * size) !== 0n) return errorOutput('EINVAL', `vcpu_write: value ${hex(value)} is wider than ${size} bytes`);
-      const r = runSync(kvm.createVcpu(0).accessSteps(Number(op.gpa), size, write, value));
+      const scratch = scratchSlot ? createScratchSlot(kvm) : null;
+      if (scratchSlot && scratch === null) return errorOutput('ENOSPC', `${op.op}: no free slot id for the scratch slot`);
+      let r;
+      try {
+        r = runSync(kvm.createVcpu(0).accessSteps(Number(op.gpa), size, write, value));
+      } finally {
+        if (scratch !== null) deleteScratchSlot(kvm, scratch);
+      }
       if (r.exit === 'none') return write ? { ret: 0, exit: 'none' } : { ret: 0, exit: 'none', value: hex(r.value) };
       return write
         ? { ret: 0, exit: 'mmio', phys_addr: hex(r.physAddr), len: r.len, is_write: true, data: hex(r.data) }

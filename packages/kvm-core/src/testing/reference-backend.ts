@@ -66,6 +66,7 @@ export const X86_REFERENCE_CAPABILITIES: ArchCapabilities = Object.freeze({
   dirtyLogReadProtect: true,
   dirtyLogManualCaps: 3,
   faultLock: 'read',
+  readFaultMapsWritable: true,
 });
 
 export const GENERIC_REFERENCE_CAPABILITIES: ArchCapabilities = Object.freeze({ arch: 'reference', usesHvaTree: true });

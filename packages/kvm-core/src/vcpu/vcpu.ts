@@ -6,18 +6,20 @@
  * and writes to READONLY slots exit to userspace as MMIO; an unmapped hva fails KVM_RUN with
  * EFAULT (KVM_EXIT_MEMORY_FAULT).
  *
- * @see virt/kvm/kvm_main.c kvm_vcpu_gfn_to_memslot(), __kvm_faultin_pfn(), mark_page_dirty_in_slot() (6.18)
+ * @see virt/kvm/kvm_main.c kvm_vcpu_gfn_to_memslot(), __kvm_faultin_pfn(), hva_to_pfn(), mark_page_dirty_in_slot() (6.18)
+ * @see arch/x86/kvm/mmu/spte.c make_spte() (6.18) — a writable new SPTE marks the page dirty
  * @see arch/x86/kvm/mmu/mmu.c kvm_mmu_faultin_pfn(), is_page_fault_stale() (6.18) — the shape of the retry
  * Simplification: one access never crosses a page (accesses are aligned, at most 8 bytes).
  */
 import { MMU_MMIO_EXIT, isSteps } from '../arch-backend.js';
 import { markPageDirtyInSlot } from '../dirty-log/dirty-log.js';
 import { KvmError } from '../errors.js';
-import type { AccessSize } from '../host/page-frames.js';
+import { PROT_WRITE } from '../host/host-address-space.js';
+import { ZERO_FRAME, type AccessSize } from '../host/page-frames.js';
 import type { Kvm } from '../kvm.js';
 import { KVM_HVA_ERR_BAD, KVM_HVA_ERR_RO_BAD, KvmVcpuMemslotCache, gfnToHvaMany, kvmVcpuGfnToMemslot } from '../memslots/lookup.js';
 import { SCHED, point, runSync, waitPoint, type Steps, type YieldPoint } from '../sched/steps.js';
-import { KVM_MEMSLOT_INVALID, PAGE_SIZE } from '../uapi.js';
+import { KVM_MEMSLOT_INVALID, KVM_MEM_READONLY, PAGE_SIZE } from '../uapi.js';
 
 /** What a guest access did. */
 export type VcpuAccessResult =
@@ -108,7 +110,7 @@ export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, w
         }
         // The secondary MMU missed: the page fault handler.
         vcpu.faults++;
-        const slot = kvmVcpuGfnToMemslot(vcpu.cache, slots, gfn);
+        const slot = kvmVcpuGfnToMemslot(vcpu.cache, slots, gfn, kvm.faults.vcpuSlotCacheIgnoresGeneration === true);
         if (slot !== null && slot.flags & KVM_MEMSLOT_INVALID && mmu.retryOnInvalidSlot) {
           // RET_PF_RETRY until the DELETE/MOVE is over.
           retry = invalidSlotRetryPoint(kvm, vcpu.asId, slots.generation);
@@ -138,6 +140,10 @@ export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, w
           if (frame < 0) {
             throw new KvmError('EFAULT', `KVM_RUN: gpa 0x${gpa.toString(16)} is in slot ${slot!.id} but its hva page 0x${(hva * PAGE_SIZE).toString(16)} is not mapped (KVM_EXIT_MEMORY_FAULT)`);
           }
+          // hva_to_pfn(): where the architecture maps read faults writable, a read fault is
+          // mapped writable when the host page is already present and writable (its FOLL_WRITE
+          // fast-GUP attempt succeeds: never the zero page), except in a READONLY slot.
+          const mapWritable = write || (kvm.caps.readFaultMapsWritable && frame !== ZERO_FRAME && (slot!.flags & KVM_MEM_READONLY) === 0 && ((kvm.host.findVma(hva)?.prot ?? 0) & PROT_WRITE) !== 0);
           if (SCHED.preemptive) yield P_PFN;
           const readLock = kvm.caps.faultLock === 'read' && kvm.mmuLock.flavour === 'rwlock';
           if (readLock) yield* kvm.mmuLock.read();
@@ -147,14 +153,16 @@ export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, w
             if (!kvm.faults.skipRetryCheck && kvm.mmuInvalidateRetryGfn(mmuSeq, gfn)) {
               retry = retryPoint(kvm, gfn);
             } else {
-              const m = mmu.map(slot!, gfn, frame, write);
+              const m = mmu.map(slot!, gfn, frame, mapWritable);
               if (isSteps(m)) yield* m;
             }
           } finally {
             if (readLock) kvm.mmuLock.readUnlock();
             else kvm.mmuLock.writeUnlock();
           }
-          if (retry === null && write) markPageDirtyInSlot(slot, gfn);
+          // make_spte(): a writable SPTE in a dirty-logged slot marks the page dirty, also when a
+          // read fault was mapped writable.
+          if (retry === null && mapWritable) markPageDirtyInSlot(slot, gfn);
         }
       } finally {
         kvm.srcu.readUnlock(idx);
