@@ -15,6 +15,7 @@ describe('kvmsim bench', () => {
     expect(JSON.parse(j.out)).toEqual([
       expect.objectContaining({ name: 'memslots', command: 'kvmsim bench memslots' }),
       expect.objectContaining({ name: 'x86', command: 'kvmsim bench x86' }),
+      expect.objectContaining({ name: 'perf-test', command: 'kvmsim bench perf-test' }),
     ]);
   });
 

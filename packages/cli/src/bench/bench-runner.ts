@@ -15,7 +15,7 @@ export async function runBenchCommand<R>(
   ctx: CommandContext,
   command: string,
   json: string | boolean | undefined,
-  measure: (onProgress: BenchProgress) => R,
+  measure: (onProgress: BenchProgress) => R | Promise<R>,
   writeTables: (stdout: OutputSink, result: R) => void,
 ): Promise<number> {
   const { io } = ctx;
@@ -30,7 +30,7 @@ export async function runBenchCommand<R>(
   let measuring = false;
   let result: R;
   try {
-    result = measure((done, total, label) => {
+    result = await measure((done, total, label) => {
       measuring = true;
       progress ??= startProgress(io.stderr, { total, enabled: !jsonToStdout, label });
       progress.update(done, label);
