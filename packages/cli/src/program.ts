@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { Command, CommanderError } from 'commander';
 import { registerBenchCommand } from './commands/bench.js';
+import { registerConformanceCommand } from './commands/conformance.js';
+import { registerDiffCommand } from './commands/diff.js';
 import { registerExploreCommand } from './commands/explore.js';
 import { registerReplayCommand } from './commands/replay.js';
 import { EXIT, UsageError, type CommandContext } from './context.js';
@@ -50,12 +52,15 @@ export function createProgram(ctx: CommandContext): Command {
       'after',
       `
 Every command takes --help and --json (machine-readable output on stdout).
-Exit status: 0 success, 1 replay expectations disagreed or explore found a violation, 2 usage or input error, 3 internal error.`,
+Exit status: 0 success, 1 replay expectations disagreed or explore found a violation, 2 usage or input error, 3 internal error,
+4 (diff) the kernel target is unavailable here.`,
     );
   // Subcommands created with .command() inherit the output configuration and exitOverride.
   registerReplayCommand(program, ctx);
   registerBenchCommand(program, ctx);
   registerExploreCommand(program, ctx);
+  registerConformanceCommand(program, ctx);
+  registerDiffCommand(program, ctx);
   return program;
 }
 
