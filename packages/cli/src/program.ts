@@ -52,8 +52,9 @@ export function createProgram(ctx: CommandContext): Command {
       'after',
       `
 Every command takes --help and --json (machine-readable output on stdout).
-Exit status: 0 success, 1 replay expectations disagreed or explore found a violation, 2 usage or input error, 3 internal error,
-4 (diff) the kernel target is unavailable here.`,
+Exit status: 0 success; 1 a finding (replay expectations disagreed, explore found a violation, a
+conformance case failed or a zoo bug went uncaught, diff found a disagreement); 2 usage or input
+error; 3 internal error; 4 the kernel target is unavailable here (diff, conformance --target kernel).`,
     );
   // Subcommands created with .command() inherit the output configuration and exitOverride.
   registerReplayCommand(program, ctx);

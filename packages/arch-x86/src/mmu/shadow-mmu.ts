@@ -23,6 +23,7 @@ import { type PgLevel } from '../lpage-info.js';
 import { slotArch } from '../memslot-arch.js';
 import type { MemorySlot } from '@kvmsim/kvm-core';
 import { PageTablePool } from './page-table-pool.js';
+import { MMIO_HIT, PAGES_PER_HPAGE, gfnRoundForLevel, hardwareWalk, spteIndex } from './table-walk.js';
 import { RmapDescPool, type SlotRmaps } from './rmap.js';
 import {
   LEAF_ACCESSED,
@@ -59,7 +60,7 @@ export const MODE_NESTED = 2;
 export const ROLE_ACC_W = 0x40;
 
 /** translate(): an MMIO SPTE. */
-export const SHADOW_MMIO_HIT = -2;
+export const SHADOW_MMIO_HIT: typeof MMIO_HIT = MMIO_HIT;
 /** fetch(): the leaf is in place (RET_PF_FIXED). */
 export const RET_PF_FIXED = 1;
 /** fetch(): a write to a write-protected guest page table: emulate it (RET_PF_EMULATE). */
@@ -75,7 +76,7 @@ const NP_LO = SHADOW_NONPRESENT_VALUE_LO;
 const NP_HI = SHADOW_NONPRESENT_VALUE_HI;
 const P20 = 1048576;
 /** KVM_PAGES_PER_HPAGE(level) for levels 0..6. */
-const PAGES = [0, 1, 2 ** 9, 2 ** 18, 2 ** 27, 2 ** 36, 2 ** 45];
+const PAGES = PAGES_PER_HPAGE;
 
 /** Levels of the guest's own tables (4-level paging, 4-level EPT). */
 const GUEST_LEVELS = 4;
@@ -85,14 +86,8 @@ export function shadowRole(level: number, direct: boolean, mode: number, accW: b
   return level | (direct ? ROLE_DIRECT : 0) | (mode << 4) | (accW ? ROLE_ACC_W : 0) | (asId << 8);
 }
 
-/** SPTE_INDEX(addr, level) for a page number (gfn or gva >> 12). */
-function index(pn: number, level: number): number {
-  return level <= 3 ? (pn >>> ((level - 1) * 9)) & 511 : Math.floor(pn / PAGES[level]!) & 511;
-}
-
-function roundForLevel(pn: number, level: number): number {
-  return pn - (pn % PAGES[level]!);
-}
+const index = spteIndex;
+const roundForLevel = gfnRoundForLevel;
 
 /** Where a leaf's gfn lives (the memslot whose rmaps hold it). */
 export type SlotLookup = (asId: number, gfn: number) => MemorySlot | null;
@@ -447,26 +442,12 @@ export class ShadowMmu {
    * Simplification: the hardware walk, no TLB (the kernel's vCPU caches translations).
    */
   translate(mode: number, rootGfn: number, asId: number, pn: number, write: boolean): number {
-    let t = this.root(rootGfn, mode, asId);
+    const t = this.root(rootGfn, mode, asId);
     const L = this.levelsOf(mode);
     if (t < 0 || !(pn >= 0 && pn < PAGES[L + 1]!)) return -1;
-    const lo = this.pool.lo;
-    const hi = this.pool.hi;
-    for (let level = L; ; level--) {
-      const o = t * ENT + index(pn, level);
-      const l = lo[o]!;
-      if ((l & PRESENT) === 0) return isMmioSpte(l, hi[o]!) ? SHADOW_MMIO_HIT : -1;
-      if (level === 1 || (l & PS) !== 0) {
-        if (write) {
-          if ((l & W) === 0) return -1;
-          if ((l & (A | D)) !== (A | D)) lo[o] = l | A | D;
-        } else if ((l & A) === 0) lo[o] = l | A;
-        const pfn = (l >>> 12) + (hi[o]! & SPTE_BASE_ADDR_MASK_HI) * P20;
-        return level === 1 ? pfn : pfn + (pn % PAGES[level]!);
-      }
-      t = l >>> 12;
-    }
+    return hardwareWalk(this.pool, t, L, pn, write);
   }
+
 
   /** The generation of the MMIO SPTE for `gfn` in the direct root, or -1. */
   mmioGeneration(asId: number, gfn: number): number {

@@ -16,6 +16,7 @@
  */
 import type { Steps, YieldPoint } from '@kvmsim/kvm-core';
 import { PT_INVALID, PT_IN_USE, PT_ROOT, PageTablePool } from './page-table-pool.js';
+import { MMIO_HIT, PAGES_PER_HPAGE, gfnRoundForLevel, hardwareWalk, spteIndex } from './table-walk.js';
 import {
   FROZEN_SPTE_HI,
   FROZEN_SPTE_LO,
@@ -48,7 +49,7 @@ import {
 } from './spte.js';
 
 /** translate(): the SPTE is an MMIO SPTE (EPT misconfiguration exit). */
-export const MMIO_HIT = -2;
+export { MMIO_HIT };
 /** map()/mapMmio(): a new SPTE was installed (RET_PF_FIXED / RET_PF_EMULATE). */
 export const TDP_MAP_FIXED = 1;
 /** map()/mapMmio(): the SPTE already had that value (RET_PF_SPURIOUS). */
@@ -120,18 +121,8 @@ const NP_HI = SHADOW_NONPRESENT_VALUE_HI;
 const ENT = SPTE_ENT_PER_PAGE;
 const P20 = 1048576;
 
-/** KVM_PAGES_PER_HPAGE(level), for levels 1..6 (6 = what a 5-level root covers). */
-const PAGES = new Float64Array([0, 1, 2 ** 9, 2 ** 18, 2 ** 27, 2 ** 36, 2 ** 45]);
-
-/** SPTE_INDEX(gfn << PAGE_SHIFT, level); shifts are exact for levels ≤ 3 even above 2^32. */
-function spteIndex(gfn: number, level: number): number {
-  return level <= 3 ? (gfn >>> ((level - 1) * 9)) & 511 : Math.floor(gfn / PAGES[level]!) & 511;
-}
-
-/** gfn_round_for_level() */
-function roundForLevel(gfn: number, level: number): number {
-  return level <= 3 ? gfn - (gfn & (PAGES[level]! - 1)) : gfn - (gfn % PAGES[level]!);
-}
+const PAGES = PAGES_PER_HPAGE;
+const roundForLevel = gfnRoundForLevel;
 
 const OP_NONE = 0;
 const OP_ZAP = 1;
@@ -321,25 +312,11 @@ export class TdpMmu {
    * writes those bits behind KVM's back).
    */
   translate(asId: number, gfn: number, write: boolean): number {
-    let t = this.validRoots[asId] ?? -1;
+    const t = this.validRoots[asId] ?? -1;
     if (t < 0 || !(gfn >= 0 && gfn < this.maxGfnExclusive)) return -1;
-    const lo = this.pool.lo;
-    const hi = this.pool.hi;
-    for (let level: number = this.rootLevel; ; level--) {
-      const o = t * ENT + spteIndex(gfn, level);
-      const l = lo[o]!;
-      if ((l & PRESENT) === 0) return isMmioSpte(l, hi[o]!) ? MMIO_HIT : -1;
-      if (level === 1 || (l & PS) !== 0) {
-        if (write) {
-          if ((l & W) === 0) return -1;
-          if ((l & (A | D)) !== (A | D)) lo[o] = l | A | D;
-        } else if ((l & A) === 0) lo[o] = l | A;
-        const pfn = (l >>> 12) + (hi[o]! & SPTE_BASE_ADDR_MASK_HI) * P20;
-        return level === 1 ? pfn : pfn + (gfn & (PAGES[level]! - 1));
-      }
-      t = l >>> 12;
-    }
+    return hardwareWalk(this.pool, t, this.rootLevel, gfn, write);
   }
+
 
   /**
    * The last SPTE on the walk of the valid root to `gfn` (a leaf, or the first non-present SPTE),
