@@ -121,4 +121,24 @@ describe('primitives', () => {
     expect(log.indexOf('grace period over')).toBeGreaterThan(log.indexOf('old out'));
     expect(log.indexOf('grace period over')).toBeLessThan(log.indexOf('new out'));
   });
+
+  it('srcu: sections close in any order; a stuck grace period names the readers it waits for', () => {
+    const srcu = new Srcu('kvm->srcu');
+    const a = srcu.readLock();
+    const b = srcu.readLock();
+    const c = srcu.readLock();
+    srcu.readUnlock(b); // out of order: the oldest (a) still holds the grace period
+    expect(srcu.readers).toBe(2);
+    expect(() => srcu.readUnlock(b)).toThrow(/closed section/);
+    srcu.readUnlock(a);
+    srcu.readUnlock(c);
+    expect(srcu.readers).toBe(0);
+    const never = new Mutex('never');
+    never.owner = { id: 9, name: 'ghost' };
+    const s = new Scheduler();
+    s.spawn('reader', (function* () { srcu.readLock(); yield* never.lock(); })());
+    s.spawn('updater', (function* () { yield* srcu.synchronize(); })());
+    const res = s.run({ prefix: [0, 1] });
+    expect(res.error?.message).toMatch(/updater blocked at "synchronize_srcu kvm->srcu" waiting for readers of kvm->srcu older than the grace period \(reader\)/);
+  });
 });

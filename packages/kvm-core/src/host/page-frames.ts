@@ -42,9 +42,12 @@ export function isAccessSize(size: number): size is AccessSize {
   return size === 1 || size === 2 || size === 4 || size === 8;
 }
 
+// Indexed by access size; a table because BigInt arithmetic allocates on every guest access.
+const ACCESS_SIZE_MAX: readonly bigint[] = [0n, 0xffn, 0xffffn, 0n, 0xffff_ffffn, 0n, 0n, 0n, 0xffff_ffff_ffff_ffffn];
+
 /** The largest value `size` bytes can hold: 2^(8·size) − 1. */
 export function accessSizeMax(size: AccessSize): bigint {
-  return (1n << BigInt(size * 8)) - 1n;
+  return ACCESS_SIZE_MAX[size]!;
 }
 
 export class PageFrames {

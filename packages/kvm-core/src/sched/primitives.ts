@@ -154,8 +154,12 @@ export class MmuLock {
 export class Srcu {
   readonly name: string;
   private next = 1;
-  /** token → actor of every open read-side section */
-  private readonly open = new Map<number, Actor>();
+  // The open read-side sections in token order (oldest first): tokens[0..count) and their actors.
+  // Not a Map: V8 reallocates a Map's table on every empty ↔ one-entry transition, which made
+  // srcu_read_unlock() the costliest step of a vCPU fault.
+  private readonly tokens: number[] = [];
+  private readonly actors: (Actor | undefined)[] = [];
+  private count = 0;
 
   constructor(name: string) {
     this.name = name;
@@ -164,17 +168,27 @@ export class Srcu {
   /** srcu_read_lock(): returns the token to pass to {@link readUnlock}. */
   readLock(): number {
     const t = this.next++;
-    this.open.set(t, currentActor());
+    this.tokens[this.count] = t;
+    this.actors[this.count] = currentActor();
+    this.count++;
     return t;
   }
 
   readUnlock(token: number): void {
-    if (!this.open.delete(token)) throw new Error(`${this.name}: srcu_read_unlock of a closed section`);
+    let i = this.count - 1; // sections mostly close newest first
+    while (i >= 0 && this.tokens[i] !== token) i--;
+    if (i < 0) throw new Error(`${this.name}: srcu_read_unlock of a closed section`);
+    for (let j = i + 1; j < this.count; j++) {
+      this.tokens[j - 1] = this.tokens[j]!;
+      this.actors[j - 1] = this.actors[j];
+    }
+    this.count--;
+    this.actors[this.count] = undefined;
   }
 
   /** Open read-side sections (for invariants and reports). */
   get readers(): number {
-    return this.open.size;
+    return this.count;
   }
 
   /** synchronize_srcu(): wait for every reader that started before this call. */
@@ -183,7 +197,11 @@ export class Srcu {
     if (!SCHED.preemptive && this.oldest() >= horizon) return; // no reader to wait for
     yield waitPoint(`synchronize_srcu ${this.name}`, {
       ready: () => this.oldest() >= horizon,
-      describe: () => `readers of ${this.name} older than the grace period (${[...this.open.entries()].filter(([t]) => t < horizon).map(([, a]) => a.name).join(', ')})`,
+      describe: () => `readers of ${this.name} older than the grace period (${this.actors
+        .slice(0, this.count)
+        .filter((_, i) => this.tokens[i]! < horizon)
+        .map((a) => a?.name ?? '?')
+        .join(', ')})`,
     });
   }
 
@@ -192,9 +210,8 @@ export class Srcu {
     return SCHED.preemptive || this.oldest() < this.next;
   }
 
-  /** The oldest open section's token (Map keeps insertion order), or Infinity. */
+  /** The oldest open section's token, or Infinity. */
   private oldest(): number {
-    for (const t of this.open.keys()) return t;
-    return Infinity;
+    return this.count > 0 ? this.tokens[0]! : Infinity;
   }
 }
