@@ -139,6 +139,7 @@ describe('primitives', () => {
     s.spawn('reader', (function* () { srcu.readLock(); yield* never.lock(); })());
     s.spawn('updater', (function* () { yield* srcu.synchronize(); })());
     const res = s.run({ prefix: [0, 1] });
-    expect(res.error?.message).toMatch(/updater blocked at "synchronize_srcu kvm->srcu" waiting for readers of kvm->srcu older than the grace period \(reader\)/);
+    expect(res.error).toBeInstanceOf(DeadlockError);
+    expect((res.error as Error).message).toMatch(/updater blocked at "synchronize_srcu kvm->srcu" waiting for readers of kvm->srcu older than the grace period \(reader\)/);
   });
 });
