@@ -33,7 +33,11 @@ import {
   KVM_MEMSLOT_INVALID,
   KVM_MEM_READONLY,
   KvmError,
+  P_FAULT_PFN,
+  P_FAULT_SEQ,
+  faultRetryPoint,
   gfnToHvaMany,
+  invalidSlotRetryPoint,
   kvmVcpuGfnToMemslot,
   markPageDirtyInSlot,
   type Kvm,
@@ -41,7 +45,7 @@ import {
   type MemorySlot,
   type VcpuAccessResult,
 } from '@kvmsim/kvm-core';
-import { SCHED, point, waitPoint, type Steps, type YieldPoint } from '@kvmsim/kvm-core/sched';
+import { SCHED, point, type Steps, type YieldPoint } from '@kvmsim/kvm-core/sched';
 import { RET_PF_EMULATE, type ShadowMmu, type ShadowWalk } from './mmu/shadow-mmu.js';
 import type { PgLevel } from './lpage-info.js';
 
@@ -106,8 +110,6 @@ function present(format: GuestPtFormat, pte: bigint): boolean {
 }
 
 const P_ACCESS = point('vcpu: guest-virtual access');
-const P_SEQ = point('fault: sampled mmu_invalidate_seq');
-const P_PFN = point('fault: got the host page (GUP)');
 
 /** Read the gPTE at `gpa`: its location and value, or null if no usable memslot or host page. */
 function* readGpte(kvm: Kvm, vcpu: KvmVcpu, gpa: number): Steps<WalkedPte | null> {
@@ -206,20 +208,6 @@ export interface ShadowAccessContext {
   traceSetSpte?(gfn: number, level: number): void;
 }
 
-function retryPoint(kvm: Kvm, gfn: number): YieldPoint {
-  return waitPoint('fault: retry (invalidation raced)', {
-    ready: () => kvm.mmuInvalidateInProgress === 0 || gfn < kvm.mmuInvalidateRangeStart || gfn >= kvm.mmuInvalidateRangeEnd,
-    describe: () => `the invalidation of gfn 0x${gfn.toString(16)} to end`,
-  });
-}
-
-function invalidSlotRetryPoint(kvm: Kvm, asId: number, gen: number): YieldPoint {
-  return waitPoint('fault: retry (memslot being deleted or moved)', {
-    ready: () => kvm.memslots.active(asId).generation !== gen,
-    describe: () => `the memslot update of address space ${asId} to install its next set`,
-  });
-}
-
 /**
  * A guest access at `addr` (a gva with `format` 'x86', an L2 gpa with 'ept') through the shadow
  * MMU in `mode` (MODE_PAGING or MODE_NESTED), the guest tables rooted at `rootGpa`.
@@ -274,16 +262,16 @@ export function* shadowAccessSteps(
             return { exit: 'mmio', physAddr: gpa, len: size, isWrite: write, data: write ? value : 0n };
           }
           const mmuSeq = kvm.mmuInvalidateSeq;
-          if (SCHED.preemptive) yield P_SEQ;
+          if (SCHED.preemptive) yield P_FAULT_SEQ;
           const frame = yield* kvm.host.faultInSteps(hva, write);
           if (frame < 0) throw new KvmError('EFAULT', `KVM_RUN: gpa 0x${gpa.toString(16)} is in slot ${slot!.id} but its hva page is not mapped (KVM_EXIT_MEMORY_FAULT)`);
-          if (SCHED.preemptive) yield P_PFN;
+          if (SCHED.preemptive) yield P_FAULT_PFN;
           yield* kvm.mmuLock.write();
           try {
             if (gpteChanged(kvm, vcpu, walked, walk.level)) {
               // RET_PF_RETRY: the guest changed a gPTE since the walk; walk again.
             } else if (!kvm.faults.skipRetryCheck && kvm.mmuInvalidateRetryGfn(mmuSeq, gfn)) {
-              retry = retryPoint(kvm, gfn);
+              retry = faultRetryPoint(kvm, gfn);
             } else {
               const level = Math.min(walk.level, ctx.maxMappingLevel(slot!, gfn)) as PgLevel;
               ctx.traceRequested?.(gfn, frame, level);

@@ -30,7 +30,15 @@ export {
 export { kvmVcpuGfnToMemslot, KvmVcpuMemslotCache, gfnToHvaMany, KVM_HVA_ERR_BAD, KVM_HVA_ERR_RO_BAD } from './memslots/lookup.js';
 export { markPageDirtyInSlot, kvmVmIoctlGetDirtyLog, kvmVmIoctlClearDirtyLog } from './dirty-log/dirty-log.js';
 export { HostAddressSpace, PROT_NONE, PROT_READ, PROT_WRITE } from './host/host-address-space.js';
-export { KvmVcpu, vcpuAccessSteps, type VcpuAccessResult } from './vcpu/vcpu.js';
+export {
+  KvmVcpu,
+  P_FAULT_PFN,
+  P_FAULT_SEQ,
+  faultRetryPoint,
+  invalidSlotRetryPoint,
+  vcpuAccessSteps,
+  type VcpuAccessResult,
+} from './vcpu/vcpu.js';
 export { KvmMmuNotifier, kvmHandleHvaRange, kvmMmuInvalidateBegin, kvmMmuInvalidateEnd, kvmMmuInvalidateRangeAdd, kvmFlushShadowAll } from './notifier/kvm-mmu-notifier.js';
 export * from './host/mmu-notifier.js';
 export { runSync, point, waitPoint, type Steps, type YieldPoint, type WaitCondition } from './sched/steps.js';

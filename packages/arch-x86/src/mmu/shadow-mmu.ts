@@ -34,7 +34,6 @@ import {
   PT_WRITABLE_MASK,
   SHADOW_NONPRESENT_VALUE_HI,
   SHADOW_NONPRESENT_VALUE_LO,
-  SPTE_BASE_ADDR_MASK_HI,
   SPTE_ENT_PER_PAGE,
   SPTE_MMU_PRESENT_MASK,
   VMX_EPT_ACCESS_BIT,
@@ -47,6 +46,7 @@ import {
   mmioSpteLo,
   nonLeafSpteHi,
   nonLeafSpteLo,
+  spteToPfn,
 } from './spte.js';
 
 /** role.direct */
@@ -74,9 +74,6 @@ const A = VMX_EPT_ACCESS_BIT;
 const D = VMX_EPT_DIRTY_BIT;
 const NP_LO = SHADOW_NONPRESENT_VALUE_LO;
 const NP_HI = SHADOW_NONPRESENT_VALUE_HI;
-const P20 = 1048576;
-/** KVM_PAGES_PER_HPAGE(level) for levels 0..6. */
-const PAGES = PAGES_PER_HPAGE;
 
 /** Levels of the guest's own tables (4-level paging, 4-level EPT). */
 const GUEST_LEVELS = 4;
@@ -86,8 +83,6 @@ export function shadowRole(level: number, direct: boolean, mode: number, accW: b
   return level | (direct ? ROLE_DIRECT : 0) | (mode << 4) | (accW ? ROLE_ACC_W : 0) | (asId << 8);
 }
 
-const index = spteIndex;
-const roundForLevel = gfnRoundForLevel;
 
 /** Where a leaf's gfn lives (the memslot whose rmaps hold it). */
 export type SlotLookup = (asId: number, gfn: number) => MemorySlot | null;
@@ -303,7 +298,7 @@ export class ShadowMmu {
 
   /** The gfn a leaf at entry i of page t maps. @see arch/x86/kvm/mmu/mmu.c kvm_mmu_page_get_gfn() (6.18) */
   leafGfn(t: number, i: number): number {
-    if (this.role[t]! & ROLE_DIRECT) return this.pool.gfn[t]! + i * PAGES[this.pool.level[t]!]!;
+    if (this.role[t]! & ROLE_DIRECT) return this.pool.gfn[t]! + i * PAGES_PER_HPAGE[this.pool.level[t]!]!;
     return this.xlate.get(t)![i]!;
   }
 
@@ -408,7 +403,7 @@ export class ShadowMmu {
         // A page table replaced by a huge leaf: drop the child's link.
         this.dropParentPte(oldLo >>> 12, o);
         this.flushNeeded = true;
-      } else if ((oldLo >>> 12) + (pool.hi[o]! & SPTE_BASE_ADDR_MASK_HI) * P20 !== pfn || this.leafGfn(t, i) !== gfn) {
+      } else if (spteToPfn(oldLo, pool.hi[o]!) !== pfn || this.leafGfn(t, i) !== gfn) {
         this.dropSpte(t, i, oldLo);
       } else keepRmap = true;
     } else if (isMmioSpte(oldLo, pool.hi[o]!)) this.nMmio--;
@@ -444,7 +439,7 @@ export class ShadowMmu {
   translate(mode: number, rootGfn: number, asId: number, pn: number, write: boolean): number {
     const t = this.root(rootGfn, mode, asId);
     const L = this.levelsOf(mode);
-    if (t < 0 || !(pn >= 0 && pn < PAGES[L + 1]!)) return -1;
+    if (t < 0 || !(pn >= 0 && pn < PAGES_PER_HPAGE[L + 1]!)) return -1;
     return hardwareWalk(this.pool, t, L, pn, write);
   }
 
@@ -454,7 +449,7 @@ export class ShadowMmu {
     let t = this.root(0, MODE_NONPAGING, asId);
     if (t < 0) return -1;
     for (let level = this.rootLevel; ; level--) {
-      const o = t * ENT + index(gfn, level);
+      const o = t * ENT + spteIndex(gfn, level);
       const l = this.pool.lo[o]!;
       const h = this.pool.hi[o]!;
       if ((l & PRESENT) === 0) return isMmioSpte(l, h) ? getMmioSpteGeneration(l, h) : -1;
@@ -471,7 +466,7 @@ export class ShadowMmu {
   private directWalk(asId: number, gfn: number, level: number): number {
     let t = this.getPage(0, shadowRole(this.rootLevel, true, MODE_NONPAGING, true, asId));
     for (let l = this.rootLevel; l > level; l--) {
-      const i = index(gfn, l);
+      const i = spteIndex(gfn, l);
       const o = t * ENT + i;
       const lo = this.pool.lo[o]!;
       if (lo & PRESENT) {
@@ -481,7 +476,7 @@ export class ShadowMmu {
         }
         this.dropSpte(t, i, lo);
       } else if (isMmioSpte(lo, this.pool.hi[o]!)) this.mmuPageZapPte(t, i);
-      const c = this.getPage(roundForLevel(gfn, l), shadowRole(l - 1, true, MODE_NONPAGING, true, asId));
+      const c = this.getPage(gfnRoundForLevel(gfn, l), shadowRole(l - 1, true, MODE_NONPAGING, true, asId));
       this.linkShadowPage(o, c);
       t = c;
     }
@@ -495,8 +490,8 @@ export class ShadowMmu {
   mapDirect(asId: number, gfn: number, pfn: number, level: PgLevel, writable: boolean, hostWritable: boolean): number {
     const t = this.directWalk(asId, gfn, level);
     // `pfn` is the frame of the level's first gfn (host frames need not be aligned).
-    this.mmuSetSpte(t, index(gfn, level), roundForLevel(gfn, level), pfn, writable, hostWritable);
-    this.lastLeaf = t * ENT + index(gfn, level);
+    this.mmuSetSpte(t, spteIndex(gfn, level), gfnRoundForLevel(gfn, level), pfn, writable, hostWritable);
+    this.lastLeaf = t * ENT + spteIndex(gfn, level);
     return RET_PF_FIXED;
   }
 
@@ -506,7 +501,7 @@ export class ShadowMmu {
   /** Cache an MMIO SPTE in the non-paging root. @see arch/x86/kvm/mmu/mmu.c mark_mmio_spte(); spte.c make_mmio_spte() (6.18) */
   mapMmio(asId: number, gfn: number, gen: number): void {
     const t = this.directWalk(asId, gfn, 1);
-    const o = t * ENT + index(gfn, 1);
+    const o = t * ENT + spteIndex(gfn, 1);
     const lo = this.pool.lo[o]!;
     if (lo & PRESENT) return; // a racing fault mapped memory: the slot exists now
     if (!isMmioSpte(lo, this.pool.hi[o]!)) this.nMmio++;
@@ -525,11 +520,11 @@ export class ShadowMmu {
     const L = GUEST_LEVELS;
     let t = this.getPage(walk.tableGfn[L]!, shadowRole(L, false, mode, true, asId));
     for (let l = L; l > level; l--) {
-      const i = index(pn, l);
+      const i = spteIndex(pn, l);
       const o = t * ENT + i;
       const childLevel = l - 1;
       const indirect = childLevel >= walk.level;
-      const wantGfn = indirect ? walk.tableGfn[childLevel]! : roundForLevel(walk.gfn, l);
+      const wantGfn = indirect ? walk.tableGfn[childLevel]! : gfnRoundForLevel(walk.gfn, l);
       const wantRole = shadowRole(childLevel, !indirect, mode, walk.accW[l]!, asId);
       const lo = this.pool.lo[o]!;
       if (lo & PRESENT) {
@@ -547,13 +542,13 @@ export class ShadowMmu {
       this.linkShadowPage(o, c);
       t = c;
     }
-    const gfn = roundForLevel(walk.gfn, level);
+    const gfn = gfnRoundForLevel(walk.gfn, level);
     // make_spte(): no W over a write-tracked gfn (mmu_try_to_unsync_pages() fails: no unsync).
     // FNAME(protect_clean_gpte): no W until the guest's D is set, so the first write walks again.
     const writable = walk.accW[level]! && walk.dirty && !this.hasGptPage(asId, walk.gfn);
     // The frame of the leaf's first gfn: host frames of a huge page are contiguous, not aligned.
-    this.mmuSetSpte(t, index(pn, level), gfn, pfn - (walk.gfn - gfn), writable, hostWritable);
-    this.lastLeaf = t * ENT + index(pn, level);
+    this.mmuSetSpte(t, spteIndex(pn, level), gfn, pfn - (walk.gfn - gfn), writable, hostWritable);
+    this.lastLeaf = t * ENT + spteIndex(pn, level);
     return write && !writable && walk.accW[level]! && walk.dirty ? RET_PF_EMULATE : RET_PF_FIXED;
   }
 
@@ -766,7 +761,7 @@ export class ShadowMmu {
         const o = t * ENT + i;
         const lo = pool.lo[o]!;
         if ((lo & PRESENT) === 0 || (level > 1 && (lo & PS) === 0)) continue;
-        const pfn = (lo >>> 12) + (pool.hi[o]! & SPTE_BASE_ADDR_MASK_HI) * P20;
+        const pfn = spteToPfn(lo, pool.hi[o]!);
         visit(asId, this.leafGfn(t, i), level, pfn, (lo & W) !== 0, (lo & A) !== 0, (lo & D) !== 0);
       }
     }

@@ -8,12 +8,12 @@ import type { PageTablePool } from './page-table-pool.js';
 import {
   PT_PAGE_SIZE_MASK,
   PT_WRITABLE_MASK,
-  SPTE_BASE_ADDR_MASK_HI,
   SPTE_ENT_PER_PAGE,
   SPTE_MMU_PRESENT_MASK,
   VMX_EPT_ACCESS_BIT,
   VMX_EPT_DIRTY_BIT,
   isMmioSpte,
+  spteToPfn,
 } from './spte.js';
 
 /** KVM_PAGES_PER_HPAGE(level), for levels 1..6 (6 = what a 5-level root covers). */
@@ -28,7 +28,6 @@ const PS = PT_PAGE_SIZE_MASK;
 const W = PT_WRITABLE_MASK;
 const A = VMX_EPT_ACCESS_BIT;
 const D = VMX_EPT_DIRTY_BIT;
-const P20 = 1048576;
 
 /**
  * SPTE_INDEX(pn << PAGE_SHIFT, level) for a page number (gfn, or gva >> 12); shifts are exact for
@@ -62,7 +61,7 @@ export function hardwareWalk(pool: PageTablePool, root: number, rootLevel: numbe
         if ((l & W) === 0) return -1;
         if ((l & (A | D)) !== (A | D)) lo[o] = l | A | D;
       } else if ((l & A) === 0) lo[o] = l | A;
-      const pfn = (l >>> 12) + (hi[o]! & SPTE_BASE_ADDR_MASK_HI) * P20;
+      const pfn = spteToPfn(l, hi[o]!);
       return level === 1 ? pfn : pfn + (pn % PAGES_PER_HPAGE[level]!);
     }
     t = l >>> 12;

@@ -121,8 +121,6 @@ const NP_HI = SHADOW_NONPRESENT_VALUE_HI;
 const ENT = SPTE_ENT_PER_PAGE;
 const P20 = 1048576;
 
-const PAGES = PAGES_PER_HPAGE;
-const roundForLevel = gfnRoundForLevel;
 
 const OP_NONE = 0;
 const OP_ZAP = 1;
@@ -188,7 +186,7 @@ export class TdpMmu {
     this.leafExtra = options.ignoreGuestPat === false ? LEAF_NO_IPAT : 0;
     this.proveMmu = options.proveMmu ?? false;
     this.agingFreedRoot = options.agingFreedRoot ?? false;
-    this.maxGfnExclusive = PAGES[options.levels + 1]!;
+    this.maxGfnExclusive = PAGES_PER_HPAGE[options.levels + 1]!;
     this.validRoots = new Int32Array(options.nrAddressSpaces).fill(-1);
     this.pool = new PageTablePool(options.initialTables ?? 64);
   }
@@ -289,7 +287,7 @@ export class TdpMmu {
   private zapPass(t: number, level: number, zapLevel: number, shared: boolean): void {
     const pool = this.pool;
     const base = pool.gfn[t]!;
-    const pages = PAGES[level]!;
+    const pages = PAGES_PER_HPAGE[level]!;
     const asId = pool.asId[t]!;
     for (let i = pool.nextOccupied(t, 0); i >= 0; i = pool.nextOccupied(t, i + 1)) {
       const o = t * ENT + i;
@@ -366,14 +364,14 @@ export class TdpMmu {
   map(asId: number, gfn: number, pfn: number, level: 1 | 2 | 3, writable: boolean, hostWritable: boolean): number {
     if (level < 1 || level > 3) throw new RangeError(`TdpMmu.map: level ${level}`);
     const o = this.walkToGoal(asId, gfn, level);
-    const base = pfn - (pfn & (PAGES[level]! - 1));
+    const base = pfn - (pfn & (PAGES_PER_HPAGE[level]! - 1));
     let flags = LEAF_ACCESSED | this.leafExtra;
     if (hostWritable) {
       flags |= LEAF_HOST_WRITABLE;
       if (writable) flags |= LEAF_WRITABLE | LEAF_DIRTY;
     }
     if (level > 1 && this.nxHugePages) flags |= LEAF_NO_EXEC;
-    return this.installTarget(asId, o, roundForLevel(gfn, level), level, leafSpteLo(base, level, flags), leafSpteHi(base, level, flags));
+    return this.installTarget(asId, o, gfnRoundForLevel(gfn, level), level, leafSpteLo(base, level, flags), leafSpteHi(base, level, flags));
   }
 
   /**
@@ -405,7 +403,7 @@ export class TdpMmu {
         }
         // Non-present (or MMIO): link a new table; huge leaf: split it in place.
         const hi = pool.hi[o]!;
-        const entryGfn = roundForLevel(gfn, level);
+        const entryGfn = gfnRoundForLevel(gfn, level);
         const c = pool.alloc(level - 1, entryGfn, t, i, asId, 0);
         if (lo & PRESENT) this.fillSplit(c, lo, hi, level - 1);
         const nlo = nonLeafSpteLo(c);
@@ -445,7 +443,7 @@ export class TdpMmu {
     const plo = pool.lo;
     const phi = pool.hi;
     const off = c * ENT;
-    const pages = PAGES[childLevel]!;
+    const pages = PAGES_PER_HPAGE[childLevel]!;
     const pfn = spteToPfn(hugeLo, hugeHi);
     let lo0 = hugeLo & ~SPTE_BASE_ADDR_MASK_LO;
     const hi0 = hugeHi & ~SPTE_BASE_ADDR_MASK_HI;
@@ -492,7 +490,7 @@ export class TdpMmu {
     const asId = pool.asId[t]!;
     const level = pool.level[t]!;
     const base = pool.gfn[t]!;
-    const pages = PAGES[level]!;
+    const pages = PAGES_PER_HPAGE[level]!;
     if (shared && this.onSpteChanged) {
       for (let i = 0; i < ENT; i++) this.freezeChild(t * ENT + i, asId, level, base + i * pages, true);
     } else {
@@ -710,7 +708,7 @@ export class TdpMmu {
   private walkRange(t: number, level: number, start: number, end: number, minLevel: number): void {
     const pool = this.pool;
     const base = pool.gfn[t]!;
-    const pages = PAGES[level]!;
+    const pages = PAGES_PER_HPAGE[level]!;
     const first = start <= base ? 0 : Math.floor((start - base) / pages);
     const span = end - base;
     const limit = span >= ENT * pages ? ENT : Math.ceil(span / pages);

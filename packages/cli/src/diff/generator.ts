@@ -12,6 +12,7 @@
  * Determinism: every choice comes from one mulberry32 stream seeded from the sequence seed, and
  * the text depends on nothing else, so one seed always gives the same text.
  */
+import { REPLAY_CHECK_EXTENSION_CAPS, hex } from '@kvmsim/kvm-core/replay';
 import { deriveSeed, mulberry32, type Prng } from '../bench/prng.js';
 import {
   GPA_GRANULE,
@@ -52,19 +53,6 @@ interface PredictedSlot {
 
 type Access = 1 | 2 | 4 | 8;
 const ACCESS_SIZES: readonly Access[] = [1, 2, 4, 8];
-
-const CAPS = [
-  'KVM_CAP_NR_MEMSLOTS',
-  'KVM_CAP_MULTI_ADDRESS_SPACE',
-  'KVM_CAP_READONLY_MEM',
-  'KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2',
-  'KVM_CAP_USER_MEMORY2',
-  'KVM_CAP_SYNC_MMU',
-] as const;
-
-function hx(v: number | bigint): string {
-  return `0x${v.toString(16)}`;
-}
 
 /** Generate one sequence: a header comment, then `ops` op lines (JSON, one per line). */
 export function generateSequence(options: GenerateOptions): string[] {
@@ -208,7 +196,7 @@ class SequenceGenerator {
   // line builders
 
   private region(slot: number, flags: number, gpa: number | bigint, size: number | bigint, uaddr: number | bigint): string {
-    return JSON.stringify({ op: 'set_user_memory_region', slot, flags, guest_phys_addr: hx(gpa), memory_size: hx(size), userspace_addr: hx(uaddr) });
+    return JSON.stringify({ op: 'set_user_memory_region', slot, flags, guest_phys_addr: hex(gpa), memory_size: hex(size), userspace_addr: hex(uaddr) });
   }
 
   private slotLine(s: PredictedSlot): string {
@@ -322,9 +310,9 @@ class SequenceGenerator {
     if (this.chance(0.04)) {
       const { addr } = this.hostRange();
       return this.pick([
-        JSON.stringify({ op: 'mmap', addr: hx(addr + 0x100), length: hx(PAGE_SIZE) }),
-        JSON.stringify({ op: 'mmap', addr: hx(addr), length: '0x0' }),
-        JSON.stringify({ op: 'mmap', addr: hx(addr), length: '0x1800' }),
+        JSON.stringify({ op: 'mmap', addr: hex(addr + 0x100), length: hex(PAGE_SIZE) }),
+        JSON.stringify({ op: 'mmap', addr: hex(addr), length: '0x0' }),
+        JSON.stringify({ op: 'mmap', addr: hex(addr), length: '0x1800' }),
         JSON.stringify({ op: 'mmap', addr: '0x7ffffffff000', length: '0x2000' }),
       ]);
     }
@@ -339,21 +327,21 @@ class SequenceGenerator {
       pages = HOST_REGION_PAGES;
     }
     if (!this.anyMapped(addr, pages)) this.setMapped(addr, pages, 1);
-    return JSON.stringify({ op: 'mmap', addr: hx(addr), length: hx(pages * PAGE_SIZE) });
+    return JSON.stringify({ op: 'mmap', addr: hex(addr), length: hex(pages * PAGE_SIZE) });
   }
 
   private munmap(): string {
     if (this.chance(0.05)) {
       const { addr } = this.hostRange();
       return this.pick([
-        JSON.stringify({ op: 'munmap', addr: hx(addr + 0x10), length: hx(PAGE_SIZE) }),
-        JSON.stringify({ op: 'munmap', addr: hx(addr), length: '0x0' }),
-        JSON.stringify({ op: 'munmap', addr: hx(addr), length: '0x1001' }),
+        JSON.stringify({ op: 'munmap', addr: hex(addr + 0x10), length: hex(PAGE_SIZE) }),
+        JSON.stringify({ op: 'munmap', addr: hex(addr), length: '0x0' }),
+        JSON.stringify({ op: 'munmap', addr: hex(addr), length: '0x1001' }),
       ]);
     }
     const { addr, pages } = this.hostRange();
     this.setMapped(addr, pages, 0);
-    return JSON.stringify({ op: 'munmap', addr: hx(addr), length: hx(pages * PAGE_SIZE) });
+    return JSON.stringify({ op: 'munmap', addr: hex(addr), length: hex(pages * PAGE_SIZE) });
   }
 
   private madvise(): string {
@@ -371,7 +359,7 @@ class SequenceGenerator {
       length = r.pages * PAGE_SIZE;
     }
     if (this.chance(0.05)) length = this.pick([0, length - 0x800, length + 1]);
-    return JSON.stringify({ op: 'madvise', addr: hx(addr), length: hx(Math.max(0, length)), advice: 'DONTNEED' });
+    return JSON.stringify({ op: 'madvise', addr: hex(addr), length: hex(Math.max(0, length)), advice: 'DONTNEED' });
   }
 
   /** A host address: mostly behind a slot, else anywhere in the pool; not necessarily aligned. */
@@ -385,12 +373,12 @@ class SequenceGenerator {
   private hostWrite(): string {
     const size = this.pick(ACCESS_SIZES);
     const value = this.chance(0.02) && size < 8 ? 1n << BigInt(8 * size) : this.value(size); // too wide: EINVAL
-    return JSON.stringify({ op: 'host_write', addr: hx(this.hostAddr(size)), size, value: hx(value) });
+    return JSON.stringify({ op: 'host_write', addr: hex(this.hostAddr(size)), size, value: hex(value) });
   }
 
   private hostRead(): string {
     const size = this.pick(ACCESS_SIZES);
-    return JSON.stringify({ op: 'host_read', addr: hx(this.hostAddr(size)), size });
+    return JSON.stringify({ op: 'host_read', addr: hex(this.hostAddr(size)), size });
   }
 
   /** A guest-physical address for an aligned access: mostly inside a slot. */
@@ -405,13 +393,13 @@ class SequenceGenerator {
 
   private vcpuRead(): string {
     const size = this.pick(ACCESS_SIZES);
-    return JSON.stringify({ op: 'vcpu_read', gpa: hx(this.guestGpa(size)), size });
+    return JSON.stringify({ op: 'vcpu_read', gpa: hex(this.guestGpa(size)), size });
   }
 
   private vcpuWrite(): string {
     const size = this.pick(ACCESS_SIZES);
     const value = this.chance(0.02) && size < 8 ? 1n << BigInt(8 * size) : this.value(size);
-    return JSON.stringify({ op: 'vcpu_write', gpa: hx(this.guestGpa(size)), size, value: hx(value) });
+    return JSON.stringify({ op: 'vcpu_write', gpa: hex(this.guestGpa(size)), size, value: hex(value) });
   }
 
   private getDirtyLog(): string {
@@ -450,12 +438,12 @@ class SequenceGenerator {
     const args = this.pick([1, 3, 3, 0, 2, 4]);
     const flags = this.chance(0.1) ? 1 : 0;
     // Only args[0] counts; the others are ignored (kvm_vm_ioctl_enable_cap_generic()).
-    const rest = this.chance(0.2) ? [hx(this.u32())] : [];
+    const rest = this.chance(0.2) ? [hex(this.u32())] : [];
     return JSON.stringify({ op: 'enable_cap', cap: 'KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2', flags, args: [args, ...rest] });
   }
 
   private checkExtension(): string {
-    return JSON.stringify({ op: 'check_extension', cap: this.pick(CAPS) });
+    return JSON.stringify({ op: 'check_extension', cap: this.pick(REPLAY_CHECK_EXTENSION_CAPS) });
   }
 
   /** Lines the protocol calls malformed (both sides answer EINVAL), or create_vm once too often. */
@@ -515,7 +503,7 @@ class SequenceGenerator {
     for (let i = 1 + this.below(2); i > 0; i--) {
       const base = this.regionBase(this.below(HOST_REGION_COUNT));
       if (!this.anyMapped(base, HOST_REGION_PAGES)) this.setMapped(base, HOST_REGION_PAGES, 1);
-      prologue.push(JSON.stringify({ op: 'mmap', addr: hx(base), length: hx(HOST_REGION_PAGES * PAGE_SIZE) }));
+      prologue.push(JSON.stringify({ op: 'mmap', addr: hex(base), length: hex(HOST_REGION_PAGES * PAGE_SIZE) }));
     }
     for (const line of prologue.slice(0, ops)) out.push(line);
     while (out.length - 1 < ops) out.push(this.nextOp());

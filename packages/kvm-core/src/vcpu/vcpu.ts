@@ -27,14 +27,15 @@ export type VcpuAccessResult =
   | { readonly exit: 'mmio'; readonly physAddr: number; readonly len: number; readonly isWrite: boolean; readonly data: bigint };
 
 const P_ACCESS = point('vcpu: guest access');
-const P_SEQ = point('fault: sampled mmu_invalidate_seq');
-const P_PFN = point('fault: got the host page (GUP)');
+/** Preemption points of every fault path (also the x86 shadow MMU's guest-virtual one). */
+export const P_FAULT_SEQ: YieldPoint = point('fault: sampled mmu_invalidate_seq');
+export const P_FAULT_PFN: YieldPoint = point('fault: got the host page (GUP)');
 /**
  * The retry is a busy loop in the kernel (back to the guest, fault again). The model blocks it
  * until the cause is gone — no invalidation of this gfn in progress — so a scheduler that keeps
  * running the vCPU cannot livelock, while every interleaving a real spin allows stays possible.
  */
-function retryPoint(kvm: Kvm, gfn: number): YieldPoint {
+export function faultRetryPoint(kvm: Kvm, gfn: number): YieldPoint {
   return waitPoint('fault: retry (invalidation raced)', {
     ready: () => kvm.mmuInvalidateInProgress === 0 || gfn < kvm.mmuInvalidateRangeStart || gfn >= kvm.mmuInvalidateRangeEnd,
     describe: () => `the invalidation of gfn 0x${gfn.toString(16)} to end (in_progress=${kvm.mmuInvalidateInProgress})`,
@@ -73,7 +74,7 @@ export class KvmVcpu {
   }
 }
 
-function invalidSlotRetryPoint(kvm: Kvm, asId: number, gen: number): YieldPoint {
+export function invalidSlotRetryPoint(kvm: Kvm, asId: number, gen: number): YieldPoint {
   return waitPoint('fault: retry (memslot being deleted or moved)', {
     ready: () => kvm.memslots.active(asId).generation !== gen,
     describe: () => `the memslot update of address space ${asId} to install its next set`,
@@ -135,7 +136,7 @@ export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, w
             return { exit: 'mmio', physAddr: gpa, len: size, isWrite: write, data: write ? value : 0n };
           }
           const mmuSeq = kvm.mmuInvalidateSeq; // smp_rmb() follows
-          if (SCHED.preemptive) yield P_SEQ;
+          if (SCHED.preemptive) yield P_FAULT_SEQ;
           const frame = yield* kvm.host.faultInSteps(hva, write); // __kvm_faultin_pfn() → hva_to_pfn() (GUP)
           if (frame < 0) {
             throw new KvmError('EFAULT', `KVM_RUN: gpa 0x${gpa.toString(16)} is in slot ${slot!.id} but its hva page 0x${(hva * PAGE_SIZE).toString(16)} is not mapped (KVM_EXIT_MEMORY_FAULT)`);
@@ -144,14 +145,14 @@ export function* vcpuAccessSteps(vcpu: KvmVcpu, gpa: number, size: AccessSize, w
           // mapped writable when the host page is already present and writable (its FOLL_WRITE
           // fast-GUP attempt succeeds: never the zero page), except in a READONLY slot.
           const mapWritable = write || (kvm.caps.readFaultMapsWritable && frame !== ZERO_FRAME && (slot!.flags & KVM_MEM_READONLY) === 0 && ((kvm.host.findVma(hva)?.prot ?? 0) & PROT_WRITE) !== 0);
-          if (SCHED.preemptive) yield P_PFN;
+          if (SCHED.preemptive) yield P_FAULT_PFN;
           const readLock = kvm.caps.faultLock === 'read' && kvm.mmuLock.flavour === 'rwlock';
           if (readLock) yield* kvm.mmuLock.read();
           else yield* kvm.mmuLock.write();
           try {
             // is_page_fault_stale(): an invalidation of this gfn started or finished since the sample.
             if (!kvm.faults.skipRetryCheck && kvm.mmuInvalidateRetryGfn(mmuSeq, gfn)) {
-              retry = retryPoint(kvm, gfn);
+              retry = faultRetryPoint(kvm, gfn);
             } else {
               const m = mmu.map(slot!, gfn, frame, mapWritable);
               if (isSteps(m)) yield* m;
