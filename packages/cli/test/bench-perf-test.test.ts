@@ -58,7 +58,10 @@ describe('bench perf-test (quick, model)', () => {
         for (const m of metrics) {
           const rows = result.rows.filter((r) => r.config === config && r.n === n && r.metric === m);
           expect(rows, `${config} N=${n} ${m}`).toHaveLength(1);
-          expect(rows[0]!.nsPerOp, `${config} N=${n} ${m}`).toBeGreaterThan(0);
+          // fault-4k is a difference of two timed passes: on a loaded machine a tiny quick-mode
+          // sample can come out negative, so only its presence is checked (no timed assertions).
+          if (m === 'fault-4k') expect(Number.isFinite(rows[0]!.nsPerOp), `${config} N=${n} ${m}`).toBe(true);
+          else expect(rows[0]!.nsPerOp, `${config} N=${n} ${m}`).toBeGreaterThan(0);
           expect(rows[0]!.testSlots).toBe(n);
         }
       }
